@@ -1,0 +1,110 @@
+#include "engine/engine.h"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "events/decode.h"
+
+namespace fission {
+
+bool LineReader::Next(std::string* line) {
+  line->clear();
+  if (!in_.good()) return false;
+  int c;
+  bool any = false;
+  std::streambuf* sb = in_.rdbuf();
+  while ((c = sb->sbumpc()) != std::char_traits<char>::eof()) {
+    any = true;
+    if (c == '\n') break;
+    if (line->size() <= max_) line->push_back(static_cast<char>(c));
+  }
+  if (c == std::char_traits<char>::eof()) in_.setstate(std::ios::eofbit);
+  if (!any) return false;
+  if (!line->empty() && line->back() == '\r') line->pop_back();
+  ++line_no_;
+  return true;
+}
+
+Engine::Engine(std::unique_ptr<StateDb> db, const RuleBook& rules, EngineOptions options)
+    : db_(std::move(db)),
+      options_(options),
+      processor_(std::make_unique<Processor>(rules, *db_, options.processor)) {}
+
+Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_dir,
+                                                      const RuleBook& rules,
+                                                      EngineOptions options) {
+  auto db = StateDb::Open(data_dir, options.db);
+  if (!db.ok()) return Result<std::unique_ptr<Engine>, DbError>::Error(db.error());
+  std::unique_ptr<Engine> e;
+  try {
+    e.reset(new Engine(std::move(db).value(), rules, options));
+    if (auto err = e->ProcessLog()) return Result<std::unique_ptr<Engine>, DbError>::Error(*err);
+  } catch (const std::exception& ex) {
+    return Result<std::unique_ptr<Engine>, DbError>::Error({ex.what()});
+  }
+  return e;
+}
+
+std::optional<DbError> Engine::ProcessLog() {
+  int64_t pos = processor_->meta().log_position();
+  const int64_t head = db_->log_head();
+  while (pos < head) {
+    const int64_t until = std::min<int64_t>(head, pos + static_cast<int64_t>(options_.batch_events));
+    db_->ReadLog(pos, until, [&](int64_t seq, const pb::LogRecord& r) {
+      if (r.encoding() == pb::LogRecord::PROTOBUF) {
+        processor_->OfferProto(r.source(), r.position(), r.payload());
+      } else {
+        processor_->OfferJson(r.source(), r.position(), r.payload());
+      }
+      pos = seq;
+      return true;
+    });
+    if (pos < until) pos = until;  // defensive: a gap in the log is skipped, not looped on
+    processor_->SaveMeta(pos);
+    if (auto err = db_->Commit()) return err;
+  }
+  return std::nullopt;
+}
+
+std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::string& source,
+                                               const std::function<void(const IngestProgress&)>& progress) {
+  try {
+    LineReader reader(in, kMaxEventBytes);
+    std::vector<pb::LogRecord> batch;
+    std::string line;
+    const auto start = std::chrono::steady_clock::now();
+    IngestProgress p;
+    bool more = true;
+    while (more) {
+      batch.clear();
+      while (batch.size() < options_.batch_events && (more = reader.Next(&line))) {
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line: no event
+        auto& r = batch.emplace_back();
+        r.set_source(source);
+        r.set_position(reader.line_number());
+        r.set_payload(line);
+      }
+      if (auto err = db_->AppendLog(batch)) return err;
+      if (auto err = ProcessLog()) return err;
+      p.lines = reader.line_number();
+      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (progress) progress(p);
+    }
+  } catch (const std::exception& ex) {
+    return DbError{ex.what()};
+  }
+  return std::nullopt;
+}
+
+std::optional<DbError> Engine::Finish() {
+  try {
+    processor_->Flush();
+    processor_->SaveMeta(processor_->meta().log_position());
+    return db_->Commit();
+  } catch (const std::exception& ex) {
+    return DbError{ex.what()};
+  }
+}
+
+}  // namespace fission

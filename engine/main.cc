@@ -1,0 +1,302 @@
+// fission: the command-line entry point. Wires sources, the processor and the
+// RocksDB store together; everything else lives in the modules.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <vector>
+
+#include "engine/engine.h"
+#include "events/rules.h"
+#include "events/time.h"
+#include "projections/export.h"
+#include "replay/synth.h"
+
+namespace fs = std::filesystem;
+using namespace fission;
+
+namespace {
+
+int Fail(const std::string& msg, int code = 1) {
+  std::cerr << "fission: " << msg << "\n";
+  return code;
+}
+
+std::string Thousands(int64_t n) {
+  const std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string s = n < 0 ? "-" : "";
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s.push_back(',');
+    s.push_back(digits[i]);
+  }
+  return s;
+}
+
+std::string Yuan(int64_t fen) {
+  return fmt::format("{}{}.{:02}", fen < 0 ? "-" : "", Thousands((fen < 0 ? -fen : fen) / 100), (fen < 0 ? -fen : fen) % 100);
+}
+
+std::string SummaryLine(const RunStats& s, double seconds) {
+  static const char* kTypes[] = {"?", "share", "join", "payment", "refund", "checkin"};
+  std::string by_type;
+  for (size_t i = 1; i < 6; ++i) {
+    if (s.applied_by_type[i]) by_type += fmt::format("{}{} {}", by_type.empty() ? "" : ", ", kTypes[i], s.applied_by_type[i]);
+  }
+  std::string rej;
+  for (auto& [r, n] : s.rejected) rej += fmt::format("{}{} {}", rej.empty() ? "" : ", ", r, n);
+  const double rate = seconds > 0 ? static_cast<double>(s.offered) / seconds : 0;
+  return fmt::format("read {} | applied {} ({}) | duplicates {} | rejected {}{} | timers fired {} | {:.1f} s, {} events/s",
+                     s.offered, s.applied, by_type.empty() ? "none" : by_type, s.duplicates,
+                     s.rejected_total(), rej.empty() ? "" : " (" + rej + ")", s.timers_fired, seconds,
+                     Thousands(static_cast<int64_t>(rate)));
+}
+
+struct IngestArgs {
+  std::string data_dir;
+  std::string rules;
+  int64_t allowed_lateness_ms = 60'000;
+  std::vector<std::string> inputs;
+  bool no_sync = false;
+  size_t batch = 8192;
+  bool quiet = false;
+};
+
+// Runs an ingest; returns the exit code. `stats_out` receives the run's stats.
+int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
+  auto rules = LoadRulesFile(a.rules);
+  if (!rules.ok()) return Fail(rules.error().message);
+  EngineOptions opt;
+  opt.processor.allowed_lateness_ms = a.allowed_lateness_ms;
+  opt.db.sync_commits = !a.no_sync;
+  opt.batch_events = a.batch;
+  const auto start = std::chrono::steady_clock::now();
+  auto engine = Engine::Open(a.data_dir, rules.value(), opt);
+  if (!engine.ok()) return Fail(engine.error().message, 2);
+  Engine& e = *engine.value();
+  const bool tty = isatty(STDERR_FILENO) && !a.quiet;
+  auto last = std::chrono::steady_clock::now();
+  for (const std::string& in : a.inputs) {
+    std::ifstream file;
+    std::istream* stream = &std::cin;
+    if (in != "-") {
+      file.open(in, std::ios::binary);
+      if (!file) return Fail(fmt::format("cannot read '{}'", in));
+      stream = &file;
+    }
+    auto err = e.IngestJsonLines(*stream, in, [&](const IngestProgress& p) {
+      auto now = std::chrono::steady_clock::now();
+      if (!a.quiet && now - last > std::chrono::seconds(1)) {
+        last = now;
+        std::cerr << fmt::format("{}{}: {} lines, {:.0f} lines/s{}", tty ? "\r" : "", in, Thousands(p.lines),
+                                 p.seconds > 0 ? static_cast<double>(p.lines) / p.seconds : 0.0, tty ? "   " : "\n");
+      }
+    });
+    if (tty) std::cerr << "\r" << std::string(60, ' ') << "\r";
+    if (err) return Fail(fmt::format("store error, stopped without applying further: {}", err->message), 2);
+  }
+  if (auto err = e.Finish()) return Fail(fmt::format("store error at end of input: {}", err->message), 2);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (stats_out) *stats_out = e.stats();
+  if (seconds_out) *seconds_out = secs;
+  if (!a.quiet) std::cout << SummaryLine(e.stats(), secs) << "\n";
+  return 0;
+}
+
+int RunExport(const std::string& data_dir) {
+  auto db = StateDb::OpenReadOnly(data_dir);
+  if (!db.ok()) return Fail(db.error().message, 2);
+  try {
+    std::ios::sync_with_stdio(false);
+    ExportAll(*db.value(), std::cout);
+    std::cout.flush();
+  } catch (const std::exception& ex) {
+    return Fail(ex.what(), 2);
+  }
+  return 0;
+}
+
+int RunQuery(const std::string& data_dir, const std::string& kind, const std::string& id,
+             const std::string& tenant) {
+  auto db = StateDb::OpenReadOnly(data_dir);
+  if (!db.ok()) return Fail(db.error().message, 2);
+  auto j = QueryJson(*db.value(), kind, tenant, id);
+  if (!j) return Fail(fmt::format("no {} '{}' in tenant '{}'", kind, id, tenant));
+  std::cout << *j << "\n";
+  return 0;
+}
+
+int RunGenerate(const SynthOptions& o, const std::string& out, const std::string& rules_out) {
+  std::ofstream f(out, std::ios::binary);
+  if (!f) return Fail(fmt::format("cannot write '{}'", out));
+  auto c = Synthesize(o, [&](const std::string& l) { f << l << '\n'; });
+  if (!rules_out.empty()) {
+    std::ofstream r(rules_out, std::ios::binary);
+    r << SynthRulesJson(o);
+  }
+  std::cerr << fmt::format("wrote {} lines to {}\n", Thousands(c.lines), out);
+  return 0;
+}
+
+void PrintDemoSummary(const std::string& data_dir, const RunStats& stats, double secs,
+                      const std::string& rules_path, const std::string& events_path) {
+  auto dbr = StateDb::OpenReadOnly(data_dir);
+  if (!dbr.ok()) return;
+  StateDb& db = *dbr.value();
+  std::map<int, int64_t> groups;
+  int64_t virtual_successes = 0;
+  db.Scan(Table::kGroup, "", [&](std::string_view, const google::protobuf::MessageLite& row) {
+    const auto& g = static_cast<const pb::Group&>(row);
+    ++groups[g.status()];
+    if (g.virtual_()) ++virtual_successes;
+    return true;
+  });
+  struct Top { std::string id; int64_t settled, pending, balance, downlines; };
+  std::vector<Top> top;
+  int64_t distributors = 0, total_settled = 0, total_clawed = 0;
+  db.Scan(Table::kDistributor, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
+    const auto& d = static_cast<const pb::Distributor&>(row);
+    ++distributors;
+    total_settled += d.settled_fen();
+    total_clawed += d.clawed_back_fen();
+    top.push_back({std::string(KeyPart(k, 1)), d.settled_fen(), d.pending_fen(), d.settled_fen() - d.clawed_back_fen(), d.downlines()});
+    return true;
+  });
+  std::sort(top.begin(), top.end(), [](const Top& a, const Top& b) { return a.settled != b.settled ? a.settled > b.settled : a.id < b.id; });
+  std::map<std::string, int64_t> tiers;
+  int64_t members = 0, best_streak = 0;
+  db.Scan(Table::kMember, "", [&](std::string_view, const google::protobuf::MessageLite& row) {
+    const auto& m = static_cast<const pb::Member&>(row);
+    ++members;
+    ++tiers[m.tier()];
+    best_streak = std::max(best_streak, m.checkin_streak());
+    return true;
+  });
+  int64_t orders = 0, gmv = 0, refunded = 0;
+  db.Scan(Table::kOrder, "", [&](std::string_view, const google::protobuf::MessageLite& row) {
+    const auto& o = static_cast<const pb::Order&>(row);
+    ++orders;
+    gmv += o.amount_fen();
+    refunded += o.refunded_fen();
+    return true;
+  });
+
+  const int64_t ok = groups[pb::Group::SUCCEEDED], failed = groups[pb::Group::FAILED];
+  std::cout << "\n== fission demo ==\n";
+  std::cout << SummaryLine(stats, secs) << "\n\n";
+  std::cout << fmt::format("Orders: {} paid, GMV ¥{}, refunded ¥{}\n", Thousands(orders), Yuan(gmv), Yuan(refunded));
+  std::cout << fmt::format("Group-buys (拼团): {} succeeded ({} virtual), {} failed, {} still forming; success rate {:.1f}%\n",
+                           ok, virtual_successes, failed, groups[pb::Group::FORMING],
+                           ok + failed ? 100.0 * static_cast<double>(ok) / static_cast<double>(ok + failed) : 0.0);
+  std::cout << fmt::format("Distributors (分销): {}; settled commission ¥{}, clawed back ¥{}\n", Thousands(distributors), Yuan(total_settled), Yuan(total_clawed));
+  std::cout << "\nTop distributors by settled earnings:\n";
+  std::cout << fmt::format("  {:<10} {:>12} {:>12} {:>12} {:>9}\n", "id", "settled ¥", "pending ¥", "balance ¥", "downlines");
+  for (size_t i = 0; i < std::min<size_t>(5, top.size()); ++i) {
+    std::cout << fmt::format("  {:<10} {:>12} {:>12} {:>12} {:>9}\n", top[i].id, Yuan(top[i].settled), Yuan(top[i].pending), Yuan(top[i].balance), top[i].downlines);
+  }
+  std::cout << fmt::format("\nMember tiers (会员等级), {} members; longest current check-in streak {} days:\n", Thousands(members), best_streak);
+  for (auto& [t, n] : tiers) std::cout << fmt::format("  {:<10} {:>8}  {:.1f}%\n", t, Thousands(n), 100.0 * static_cast<double>(n) / static_cast<double>(std::max<int64_t>(1, members)));
+  std::cout << "\nRejections by reason:\n";
+  if (stats.rejected.empty()) std::cout << "  none\n";
+  for (auto& [r, n] : stats.rejected) std::cout << fmt::format("  {:<24} {:>6}\n", r, n);
+  const std::string who = top.empty() ? "m000001" : top[0].id;
+  std::cout << "\nLook further:\n"
+            << fmt::format("  fission query --data-dir {} distributor {}\n", data_dir, who)
+            << fmt::format("  fission query --data-dir {} member {}\n", data_dir, who)
+            << fmt::format("  fission export --data-dir {} | grep '\"kind\":\"rejection\"' | head\n", data_dir)
+            << fmt::format("  fission ingest --data-dir /tmp/again --rules {} {}\n", rules_path, events_path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fission: event-sourced order and commission engine for social e-commerce (裂变)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "fission 0.1.0");
+
+  IngestArgs ia;
+  auto* ingest = app.add_subcommand("ingest", "Append JSONL events to the embedded log and fold them into projections");
+  ingest->add_option("--data-dir", ia.data_dir, "Data directory (created if missing)")->required();
+  ingest->add_option("--rules", ia.rules, "Rules file (JSON, see schemas/README.md)")->required()->check(CLI::ExistingFile);
+  ingest->add_option("--allowed-lateness-ms", ia.allowed_lateness_ms, "How late an event may arrive and still be applied in order")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{365} * kDayMs));
+  ingest->add_option("--batch", ia.batch, "Events per atomic commit")->capture_default_str()->check(CLI::Range(1, 1'000'000));
+  ingest->add_flag("--no-sync", ia.no_sync, "Do not fsync commits (faster; a power cut may lose the last batches)");
+  ingest->add_flag("--quiet", ia.quiet, "No progress and no summary");
+  ingest->add_option("events", ia.inputs, "JSONL files, or - for standard input")->required();
+
+  std::string data_dir;
+  auto* exp = app.add_subcommand("export", "Write every projection as canonical JSON lines (spec section 7) to stdout");
+  exp->add_option("--data-dir", data_dir, "Data directory")->required();
+
+  std::string q_kind, q_id, q_tenant = "default";
+  auto* query = app.add_subcommand("query", "Print one record as JSON; exit 1 if it does not exist");
+  query->add_option("--data-dir", data_dir, "Data directory")->required();
+  query->add_option("--tenant", q_tenant, "Tenant")->capture_default_str();
+  query->add_option("kind", q_kind, "distributor | group | member | order")->required()
+      ->check(CLI::IsMember({"distributor", "group", "member", "order"}));
+  query->add_option("id", q_id, "Record id")->required();
+
+  SynthOptions so;
+  std::string gen_out, gen_rules;
+  auto* gen = app.add_subcommand("generate", "Write a seeded synthetic event stream (JSONL) and matching rules");
+  gen->add_option("--seed", so.seed, "Random seed")->capture_default_str();
+  gen->add_option("--members", so.members, "Number of members")->capture_default_str()->check(CLI::Range(int64_t{10}, int64_t{100'000'000}));
+  gen->add_option("--days", so.days, "Days of traffic")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3650}));
+  gen->add_option("--bad-fraction", so.bad_fraction, "Fraction of hostile lines")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  gen->add_option("--out", gen_out, "Events file to write")->required();
+  gen->add_option("--rules-out", gen_rules, "Also write the matching rules file here");
+
+  std::string demo_dir = "fission-demo";
+  SynthOptions demo_opt;
+  demo_opt.members = 5000;
+  demo_opt.days = 35;
+  auto* demo = app.add_subcommand("demo", "Generate realistic traffic, ingest it into a fresh data dir, and summarize");
+  demo->add_option("--dir", demo_dir, "Working directory (its data/ is recreated)")->capture_default_str();
+  demo->add_option("--seed", demo_opt.seed, "Random seed")->capture_default_str();
+  demo->add_option("--members", demo_opt.members, "Number of members")->capture_default_str()->check(CLI::Range(int64_t{10}, int64_t{10'000'000}));
+  demo->add_option("--days", demo_opt.days, "Days of traffic")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3650}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "fission: " << e.what() << "\nRun with --help for usage.\n";
+    return 2;
+  }
+
+  try {
+    if (*ingest) return RunIngest(ia, nullptr, nullptr);
+    if (*exp) return RunExport(data_dir);
+    if (*query) return RunQuery(data_dir, q_kind, q_id, q_tenant);
+    if (*gen) return RunGenerate(so, gen_out, gen_rules);
+    if (*demo) {
+      fs::create_directories(demo_dir);
+      const std::string events = (fs::path(demo_dir) / "events.jsonl").string();
+      const std::string rules = (fs::path(demo_dir) / "rules.json").string();
+      const std::string data = (fs::path(demo_dir) / "data").string();
+      fs::remove_all(data);
+      std::cerr << fmt::format("Generating {} days of traffic for {} members (seed {})...\n", demo_opt.days, Thousands(demo_opt.members), demo_opt.seed);
+      if (int rc = RunGenerate(demo_opt, events, rules)) return rc;
+      std::cerr << fmt::format("Ingesting into {} ...\n", data);
+      IngestArgs a;
+      a.data_dir = data;
+      a.rules = rules;
+      a.inputs = {events};
+      a.quiet = true;
+      RunStats stats;
+      double secs = 0;
+      if (int rc = RunIngest(a, &stats, &secs)) return rc;
+      PrintDemoSummary(data, stats, secs, rules, events);
+      return 0;
+    }
+  } catch (const std::exception& ex) {
+    return Fail(ex.what(), 2);
+  }
+  return 0;
+}

@@ -1,0 +1,234 @@
+// Key layout of the RocksDB database (one column family):
+//
+//   <table byte><row key>   projection and processor rows; table bytes and row
+//                           keys are defined in projections/keys.h. Values are
+//                           the serialized records of schemas/.../records.proto.
+//   'l' be64(seq)           embedded log record seq (fission.v1.LogRecord)
+//   'h'                     log head: be64 of the last appended seq
+//   'v'                     format version ("fission-1")
+//
+// Why the write order is safe: log records are appended first (unsynced); the
+// processor's changes and its stored log position then go in one WriteBatch.
+// A synced commit also makes every earlier WAL write durable, so a position
+// can never refer past records that were lost. If the process dies between
+// the two writes, the records are in the log and past the stored position, and
+// are processed on restart.
+#include "engine/state_db.h"
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+
+namespace fission {
+namespace {
+
+constexpr char kLogTag = 'l';
+constexpr char kHeadKey[] = "h";
+constexpr char kVersionKey[] = "v";
+constexpr char kFormat[] = "fission-1";
+
+std::string FullKey(Table t, std::string_view key) {
+  std::string k;
+  k.reserve(key.size() + 1);
+  k.push_back(static_cast<char>(t));
+  k.append(key);
+  return k;
+}
+
+std::string LogKey(int64_t seq) {
+  std::string k(1, kLogTag);
+  PutBe64(&k, seq);
+  return k;
+}
+
+rocksdb::Options MakeOptions(const DbOptions& o) {
+  rocksdb::Options opt;
+  opt.create_if_missing = true;
+  opt.IncreaseParallelism(2);
+  opt.write_buffer_size = 64u << 20;
+  opt.max_write_buffer_number = 3;
+  opt.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  t.cache_index_and_filter_blocks = true;
+  opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return opt;
+}
+
+}  // namespace
+
+StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, DbOptions options, std::string dir)
+    : db_(std::move(db)), options_(options), dir_(std::move(dir)) {
+  std::string v;
+  if (db_->Get(rocksdb::ReadOptions(), kHeadKey, &v).ok() && v.size() == 8) log_head_ = GetBe64(v);
+}
+
+StateDb::~StateDb() = default;
+
+Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, DbOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot create data dir '{}': {}", dir, ec.message())});
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(MakeOptions(options), dir, &raw);
+  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string v;
+  s = db->Get(rocksdb::ReadOptions(), kVersionKey, &v);
+  if (s.IsNotFound()) {
+    s = db->Put(rocksdb::WriteOptions(), kVersionKey, kFormat);
+  } else if (s.ok() && v != kFormat) {
+    return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("data dir '{}' has format '{}', this build reads '{}'", dir, v, kFormat)});
+  }
+  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("data dir '{}': {}", dir, s.ToString())});
+  return std::unique_ptr<StateDb>(new StateDb(std::move(db), options, dir));
+}
+
+Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::string& dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) {
+    return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("'{}' is not a fission data dir (no database found)", dir)});
+  }
+  rocksdb::DB* raw = nullptr;
+  DbOptions options;
+  rocksdb::Options opt = MakeOptions(options);
+  opt.create_if_missing = false;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(opt, dir, &raw);
+  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
+  return std::unique_ptr<StateDb>(new StateDb(std::unique_ptr<rocksdb::DB>(raw), options, dir));
+}
+
+StateDb::Entry& StateDb::Load(Table t, std::string_view key) {
+  std::string full = FullKey(t, key);
+  auto it = cache_.find(full);
+  if (it != cache_.end()) return it->second;
+  Entry e;
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), full, &value);
+  if (s.ok()) {
+    e.row = NewRow(t);
+    if (!e.row->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      throw std::runtime_error(fmt::format("corrupt row in table '{}': cannot parse", static_cast<char>(t)));
+    }
+  } else if (!s.IsNotFound()) {
+    throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
+  }
+  return cache_.emplace(std::move(full), std::move(e)).first->second;
+}
+
+const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view key) {
+  return Load(t, key).row.get();
+}
+
+google::protobuf::MessageLite* StateDb::MutableRow(Table t, std::string_view key) {
+  Entry& e = Load(t, key);
+  if (!e.row) e.row = NewRow(t);
+  if (!e.dirty) {
+    e.dirty = true;
+    ++dirty_;
+  }
+  return e.row.get();
+}
+
+void StateDb::EraseRow(Table t, std::string_view key) {
+  Entry& e = Load(t, key);
+  if (!e.row && !e.dirty) return;
+  e.row.reset();
+  if (!e.dirty) {
+    e.dirty = true;
+    ++dirty_;
+  }
+}
+
+void StateDb::Scan(Table t, std::string_view prefix,
+                   const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn) {
+  if (dirty_ != 0) {
+    throw std::logic_error("StateDb::Scan with uncommitted changes");
+  }
+  const std::string start = FullKey(t, prefix);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  auto row = NewRow(t);
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (!k.starts_with(start)) break;
+    row->Clear();
+    if (!row->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      throw std::runtime_error("corrupt row during scan");
+    }
+    k.remove_prefix(1);
+    if (!fn(std::string_view(k.data(), k.size()), *row)) break;
+  }
+}
+
+std::optional<DbError> StateDb::Commit() {
+  if (dirty_ == 0) return std::nullopt;
+  rocksdb::WriteBatch batch;
+  for (auto& [k, e] : cache_) {
+    if (!e.dirty) continue;
+    if (e.row) {
+      scratch_.clear();
+      e.row->SerializeToString(&scratch_);
+      batch.Put(k, scratch_);
+    } else {
+      batch.Delete(k);
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_commits;
+  rocksdb::Status s = db_->Write(wo, &batch);
+  if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
+  for (auto& [k, e] : cache_) e.dirty = false;
+  dirty_ = 0;
+  if (cache_.size() > options_.cache_rows_max) cache_.clear();
+  return std::nullopt;
+}
+
+std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {
+  if (records.empty()) return std::nullopt;
+  rocksdb::WriteBatch batch;
+  int64_t seq = log_head_;
+  for (const auto& r : records) {
+    scratch_.clear();
+    r.SerializeToString(&scratch_);
+    batch.Put(LogKey(++seq), scratch_);
+  }
+  std::string head;
+  PutBe64(&head, seq);
+  batch.Put(kHeadKey, head);
+  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!s.ok()) return DbError{fmt::format("log append failed: {}", s.ToString())};
+  log_head_ = seq;
+  return std::nullopt;
+}
+
+void StateDb::ReadLog(int64_t after, int64_t until,
+                      const std::function<bool(int64_t, const pb::LogRecord&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  pb::LogRecord rec;
+  for (it->Seek(LogKey(after + 1)); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != 9 || k[0] != kLogTag) break;
+    const int64_t seq = GetBe64(std::string_view(k.data() + 1, 8));
+    if (seq > until) break;
+    if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      throw std::runtime_error(fmt::format("corrupt log record {}", seq));
+    }
+    if (!fn(seq, rec)) break;
+  }
+}
+
+uint64_t StateDb::DiskBytes() const {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (auto& f : std::filesystem::directory_iterator(dir_, ec)) {
+    if (f.is_regular_file(ec)) n += f.file_size(ec);
+  }
+  return n;
+}
+
+}  // namespace fission

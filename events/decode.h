@@ -1,0 +1,53 @@
+// Decoding and validating arriving events (spec sections 2 and 4, check 1).
+//
+// Every input is hostile: DecodeJson never throws and never crashes on any
+// byte string; it returns either a fully validated Event or a DecodeError that
+// says precisely what is wrong. A validated Event is canonical: defaults are
+// filled in (tenant "default", commission_base_fen = amount_fen) and fields
+// that do not belong to its type are cleared, so two events with the same
+// parsed content have the same ContentKey.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/types.h"
+#include "fission/v1/events.pb.h"
+
+namespace fission {
+
+namespace pb = ::fission::v1;
+
+inline constexpr size_t kMaxEventBytes = 64 * 1024;  // a larger line is invalid
+inline constexpr int kMaxJsonDepth = 8;
+
+struct DecodeError {
+  std::string reason;                   // "invalid_event" or "unknown_type"
+  std::string detail;                   // human-readable: which field, what is wrong
+  std::optional<std::string> event_id;  // when a well-formed event_id could be read
+  std::string tenant = "default";       // the event's tenant when it could be read
+  std::optional<std::string> type;      // the raw type string when there was one
+  std::string content_key;              // identity of the rejected content, for dedupe
+};
+
+// Parses one JSON object (one line of a JSONL file).
+Result<pb::Event, DecodeError> DecodeJson(std::string_view line);
+
+// Validates an Event that arrived already in Protobuf form (Kafka) by the same
+// rules as DecodeJson, canonicalizing it in place.
+Result<pb::Event, DecodeError> ValidateEvent(pb::Event event);
+
+// Identity of an event's parsed content: equal for equal content.
+std::string ContentKey(const pb::Event& e);
+
+// True for 1-64 (or up to `max_len`) characters of [A-Za-z0-9_.:-].
+bool IsValidId(std::string_view s, size_t max_len = 64);
+
+std::string_view TypeName(pb::EventType t);
+
+// JSON form of a validated event (for `fission query` and the events API).
+std::string EncodeJson(const pb::Event& e);
+
+}  // namespace fission

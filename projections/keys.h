@@ -1,0 +1,114 @@
+// Row keys of the projection state, shared by every Store implementation.
+//
+// Within a table, keys sort bytewise in exactly the order the canonical export
+// (spec section 7) and the canonical event order (section 3) need:
+//
+//   entity (D,G,M,O,S)  tenant 0x00 id
+//   line   (L)          tenant 0x00 distributor 0x00 order_id 0x00 kind level
+//                       kind: 0x00 commission, 0x01 leader_bonus; level: one byte
+//   dedupe (d)          tenant 0x00 event_id
+//   rejection (R)       tenant 0x00 has_id(0x00|0x01) event_id 0x00 source 0x00 be64(position)
+//   pending (p)         be64(occurred_at) event_id 0x00 tenant
+//   timer (t)           be64(deadline) kind(0x00 group expiry, 0x01 settlement) target
+//                       target: entity key of the group, or line key of the line
+//   meta (m)            "" (one row)
+//
+// be64 is big-endian with the sign bit flipped, so negative instants sort first.
+// Ids never contain 0x00 (they are validated), which makes 0x00 a safe separator
+// that also sorts a prefix before its extensions ("a" < "a.b").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fission {
+
+enum class Table : char {
+  kDistributor = 'D',
+  kGroup = 'G',
+  kMember = 'M',
+  kOrder = 'O',
+  kRejection = 'R',
+  kLine = 'L',
+  kShare = 'S',
+  kDedupe = 'd',
+  kPending = 'p',
+  kTimer = 't',
+  kMeta = 'm',
+};
+
+enum class TimerKind : char { kGroupExpiry = 0, kSettlement = 1 };
+
+inline void PutBe64(std::string* out, int64_t v) {
+  const uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(u >> (8 * i)));
+}
+
+inline int64_t GetBe64(std::string_view in) {
+  uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<unsigned char>(in[static_cast<size_t>(i)]);
+  return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
+}
+
+inline std::string EntityKey(std::string_view tenant, std::string_view id) {
+  std::string k;
+  k.reserve(tenant.size() + id.size() + 1);
+  k.append(tenant).push_back('\0');
+  k.append(id);
+  return k;
+}
+
+inline std::string LineKey(std::string_view tenant, std::string_view distributor,
+                           std::string_view order_id, bool leader_bonus, int level) {
+  std::string k = EntityKey(tenant, distributor);
+  k.push_back('\0');
+  k.append(order_id).push_back('\0');
+  k.push_back(leader_bonus ? '\1' : '\0');
+  k.push_back(static_cast<char>(level));
+  return k;
+}
+
+// Splits "a\0b\0c" into its parts; the last part may contain no separator.
+inline std::string_view KeyPart(std::string_view key, int index) {
+  size_t start = 0;
+  for (int i = 0; i < index; ++i) {
+    size_t z = key.find('\0', start);
+    if (z == std::string_view::npos) return {};
+    start = z + 1;
+  }
+  size_t end = key.find('\0', start);
+  return key.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+}
+
+inline std::string PendingKey(int64_t occurred_at_ms, std::string_view event_id,
+                              std::string_view tenant) {
+  std::string k;
+  PutBe64(&k, occurred_at_ms);
+  k.append(event_id).push_back('\0');
+  k.append(tenant);
+  return k;
+}
+
+inline std::string TimerKey(int64_t deadline_ms, TimerKind kind, std::string_view target) {
+  std::string k;
+  PutBe64(&k, deadline_ms);
+  k.push_back(static_cast<char>(kind));
+  k.append(target);
+  return k;
+}
+
+inline std::string RejectionKey(std::string_view tenant, const std::string* event_id,
+                                std::string_view source, int64_t position) {
+  std::string k = std::string(tenant);
+  k.push_back('\0');
+  k.push_back(event_id ? '\1' : '\0');
+  if (event_id) k.append(*event_id);
+  k.push_back('\0');
+  for (char c : source) k.push_back(c == '\0' ? '?' : c);
+  k.push_back('\0');
+  PutBe64(&k, position);
+  return k;
+}
+
+}  // namespace fission

@@ -1,0 +1,198 @@
+#include "projections/processor.h"
+
+#include <fmt/format.h>
+
+#include <cassert>
+
+#include "events/decode.h"
+#include "events/time.h"
+
+namespace fission {
+
+Processor::Processor(const RuleBook& rules, Store& store, ProcessorOptions options)
+    : rules_(rules), store_(store), options_(options), fold_(rules, store, *this) {
+  if (const auto* m = store_.Find<pb::ProcessorMeta>(Table::kMeta, "")) meta_ = *m;
+  store_.Scan(Table::kPending, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
+    pending_.emplace(std::string(k), static_cast<const pb::Pending&>(row));
+    return true;
+  });
+  store_.Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
+    timers_.emplace(k);
+    return true;
+  });
+}
+
+std::optional<int64_t> Processor::watermark_ms() const {
+  if (!meta_.has_max_seen()) return std::nullopt;
+  return meta_.max_seen_ms() - options_.allowed_lateness_ms;
+}
+
+Outcome Processor::OfferJson(std::string_view source, int64_t position, std::string_view line) {
+  return Offer(source, position, DecodeJson(line));
+}
+
+Outcome Processor::OfferProto(std::string_view source, int64_t position, std::string_view bytes) {
+  pb::Event e;
+  if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    DecodeError err;
+    err.reason = "invalid_event";
+    err.detail = "bytes are not a fission.v1.Event Protobuf message";
+    return Offer(source, position, Result<pb::Event, DecodeError>::Error(std::move(err)));
+  }
+  return Offer(source, position, ValidateEvent(std::move(e)));
+}
+
+void Processor::Reject(const std::string& tenant, const std::string* event_id,
+                       std::string_view reason, std::string_view detail, std::string_view source,
+                       int64_t position, std::string_view type) {
+  auto* r = store_.Mutable<pb::Rejection>(Table::kRejection,
+                                          RejectionKey(tenant, event_id, source, position));
+  r->set_tenant(tenant);
+  if (event_id) r->set_event_id(*event_id);
+  r->set_reason(std::string(reason));
+  r->set_detail(std::string(detail));
+  r->set_source(std::string(source));
+  r->set_position(position);
+  if (!type.empty()) r->set_type(std::string(type));
+  ++stats_.rejected[std::string(reason)];
+  ++(*meta_.mutable_rejected())[std::string(reason)];
+}
+
+Outcome Processor::Offer(std::string_view source, int64_t position,
+                         Result<pb::Event, DecodeError> decoded) {
+  ++stats_.offered;
+  // Check 1: invalid. The event_id, when readable, still counts as seen.
+  if (!decoded.ok()) {
+    const DecodeError& err = decoded.error();
+    const std::string* id = err.event_id ? &*err.event_id : nullptr;
+    Reject(err.tenant, id, err.reason, err.detail, source, position, err.type.value_or(""));
+    if (id) {
+      const std::string dkey = EntityKey(err.tenant, *id);
+      if (!store_.Find<pb::Seen>(Table::kDedupe, dkey)) {
+        store_.Mutable<pb::Seen>(Table::kDedupe, dkey)->set_content_key(err.content_key);
+      }
+    }
+    return Outcome::kRejected;
+  }
+  const pb::Event& e = decoded.value();
+  const std::string type(TypeName(e.type()));
+  // Check 2: duplicate / conflicting duplicate.
+  const std::string dkey = EntityKey(e.tenant(), e.event_id());
+  const std::string content = ContentKey(e);
+  if (const auto* seen = store_.Find<pb::Seen>(Table::kDedupe, dkey)) {
+    if (seen->content_key() == content) {
+      ++stats_.duplicates;
+      meta_.set_duplicates(meta_.duplicates() + 1);
+      return Outcome::kDuplicate;
+    }
+    Reject(e.tenant(), &e.event_id(), "conflicting_duplicate",
+           "event_id was seen before with different content", source, position, type);
+    return Outcome::kRejected;
+  }
+  store_.Mutable<pb::Seen>(Table::kDedupe, dkey)->set_content_key(content);
+  // Check 3: late.
+  const int64_t t = e.occurred_at_ms();
+  if (auto wm = watermark_ms(); wm && t < *wm) {
+    Reject(e.tenant(), &e.event_id(), "late_event",
+           fmt::format("occurred_at is below the watermark {}", FormatRfc3339(Millis(*wm))), source,
+           position, type);
+    return Outcome::kRejected;
+  }
+  if (meta_.has_flushed_through_ms() && t <= meta_.flushed_through_ms()) {
+    Reject(e.tenant(), &e.event_id(), "late_event",
+           fmt::format("occurred_at is at or before {}, where an earlier input ended and was "
+                       "applied in full",
+                       FormatRfc3339(Millis(meta_.flushed_through_ms()))),
+           source, position, type);
+    return Outcome::kRejected;
+  }
+  ++stats_.accepted;
+  if (!meta_.has_max_seen() || t > meta_.max_seen_ms()) {
+    meta_.set_has_max_seen(true);
+    meta_.set_max_seen_ms(t);
+  }
+  // Check 4: buffer for the canonical place.
+  const std::string pkey = PendingKey(t, e.event_id(), e.tenant());
+  pb::Pending p;
+  e.SerializeToString(p.mutable_event());
+  p.set_source(std::string(source));
+  p.set_position(position);
+  *store_.Mutable<pb::Pending>(Table::kPending, pkey) = p;
+  pending_.emplace(pkey, std::move(p));
+  Drain(false);
+  return Outcome::kAccepted;
+}
+
+void Processor::FireDue(int64_t up_to_ms) {
+  while (!timers_.empty()) {
+    auto it = timers_.begin();
+    if (GetBe64(*it) > up_to_ms) break;
+    const std::string key = *it;
+    timers_.erase(it);
+    store_.EraseRow(Table::kTimer, key);
+    fold_.Fire(key);
+    ++stats_.timers_fired;
+    meta_.set_timers_fired(meta_.timers_fired() + 1);
+  }
+}
+
+void Processor::ApplyPending(const std::string& key, const pb::Pending& p) {
+  pb::Event e;
+  const bool parsed = e.ParseFromString(p.event());
+  assert(parsed);
+  (void)parsed;
+  FireDue(e.occurred_at_ms());  // timers due at or before this instant come first
+  pb::Provenance from;
+  from.set_event_id(e.event_id());
+  from.set_source(p.source());
+  from.set_position(p.position());
+  if (auto rej = fold_.Apply(e, from)) {
+    Reject(e.tenant(), &e.event_id(), rej->reason, rej->detail, p.source(), p.position(),
+           TypeName(e.type()));
+  } else {
+    ++stats_.applied;
+    ++stats_.applied_by_type[static_cast<size_t>(e.type())];
+    meta_.set_applied(meta_.applied() + 1);
+  }
+  store_.EraseRow(Table::kPending, key);
+}
+
+void Processor::Drain(bool flush) {
+  const auto wm = watermark_ms();
+  while (!pending_.empty()) {
+    auto it = pending_.begin();
+    if (!flush && !(wm && GetBe64(it->first) < *wm)) break;
+    auto node = pending_.extract(it);
+    ApplyPending(node.key(), node.mapped());
+  }
+  // Every event before the watermark is applied and every later one will be at
+  // or after it, so timers due by then can fire now.
+  if (flush) {
+    if (meta_.has_max_seen()) FireDue(meta_.max_seen_ms());
+  } else if (wm) {
+    FireDue(*wm);
+  }
+}
+
+void Processor::Flush() {
+  Drain(true);
+  if (meta_.has_max_seen()) meta_.set_flushed_through_ms(meta_.max_seen_ms());
+}
+
+void Processor::SaveMeta(int64_t log_position) {
+  assert(log_position >= meta_.log_position());
+  meta_.set_log_position(log_position);
+  *store_.Mutable<pb::ProcessorMeta>(Table::kMeta, "") = meta_;
+}
+
+void Processor::Schedule(const std::string& timer_key) {
+  timers_.insert(timer_key);
+  store_.Mutable<pb::Timer>(Table::kTimer, timer_key);
+}
+
+void Processor::Cancel(const std::string& timer_key) {
+  timers_.erase(timer_key);
+  store_.EraseRow(Table::kTimer, timer_key);
+}
+
+}  // namespace fission

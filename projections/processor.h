@@ -1,0 +1,103 @@
+// The canonical-order processor (spec sections 3 and 4).
+//
+// Offer() takes arriving input in arrival order and runs the checks of
+// section 4: invalid -> rejection; same event_id seen before -> duplicate (same
+// content) or conflicting_duplicate; below the watermark -> late_event;
+// otherwise the event is buffered and applied at its canonical place
+// (occurred_at, event_id) once the watermark passes it, with timers
+// interleaved. Flush() ends a finite input: everything buffered is applied and
+// every timer due by the greatest occurred_at seen fires.
+//
+// All of its state (dedupe keys, the reorder buffer, timers, watermark and
+// counters) lives in the Store beside the projections, so the engine commits
+// it in the same atomic batch. After a Flush the stream may continue, but any
+// later event at or before the flushed instant is late: it could no longer be
+// applied in canonical order.
+//
+// Pure like the Fold: no clock, no I/O. Not thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "events/rules.h"
+#include "fission/v1/events.pb.h"
+#include "projections/fold.h"
+#include "projections/store.h"
+
+namespace fission {
+
+struct ProcessorOptions {
+  // How far behind the greatest event time seen an event may arrive and still
+  // be applied in order. Larger tolerates more disorder but delays every
+  // projection (and timer) by as much. Default 60 s.
+  int64_t allowed_lateness_ms = 60'000;
+};
+
+// What happened to one offered input.
+enum class Outcome { kAccepted, kDuplicate, kRejected };
+
+// Counters for one run (the stored meta keeps running totals).
+struct RunStats {
+  int64_t offered = 0;
+  int64_t accepted = 0;  // passed checks 1-3
+  int64_t applied = 0;
+  std::array<int64_t, 6> applied_by_type{};
+  int64_t duplicates = 0;
+  int64_t timers_fired = 0;
+  std::map<std::string, int64_t> rejected;  // by reason
+  int64_t rejected_total() const {
+    int64_t n = 0;
+    for (auto& [r, c] : rejected) n += c;
+    return n;
+  }
+};
+
+class Processor final : private TimerQueue {
+ public:
+  // Loads the processor's state from `store` (empty store: a new stream).
+  Processor(const RuleBook& rules, Store& store, ProcessorOptions options);
+
+  Outcome OfferJson(std::string_view source, int64_t position, std::string_view line);
+  Outcome OfferProto(std::string_view source, int64_t position, std::string_view bytes);
+
+  // End of a finite input.
+  void Flush();
+
+  // Writes the meta row (watermark, counters, `log_position`) into the store.
+  // Call before the engine commits.
+  void SaveMeta(int64_t log_position);
+
+  const RunStats& stats() const { return stats_; }
+  const pb::ProcessorMeta& meta() const { return meta_; }
+  size_t buffered() const { return pending_.size(); }
+  size_t timers() const { return timers_.size(); }
+  // Greatest occurred_at minus the lateness bound; nullopt before any event.
+  std::optional<int64_t> watermark_ms() const;
+
+ private:
+  Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded);
+  void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
+              std::string_view detail, std::string_view source, int64_t position,
+              std::string_view type);
+  void Drain(bool flush);
+  void FireDue(int64_t up_to_ms);
+  void ApplyPending(const std::string& key, const pb::Pending& p);
+
+  void Schedule(const std::string& timer_key) override;
+  void Cancel(const std::string& timer_key) override;
+
+  const RuleBook& rules_;
+  Store& store_;
+  ProcessorOptions options_;
+  Fold fold_;
+  pb::ProcessorMeta meta_;
+  std::map<std::string, pb::Pending> pending_;  // canonical order by key
+  std::set<std::string> timers_;                // deadline order by key
+  RunStats stats_;
+};
+
+}  // namespace fission

@@ -1,0 +1,62 @@
+#include "projections/store.h"
+
+#include <map>
+#include <string>
+
+namespace fission {
+
+std::unique_ptr<google::protobuf::MessageLite> NewRow(Table t) {
+  switch (t) {
+    case Table::kDistributor: return std::make_unique<pb::Distributor>();
+    case Table::kGroup: return std::make_unique<pb::Group>();
+    case Table::kMember: return std::make_unique<pb::Member>();
+    case Table::kOrder: return std::make_unique<pb::Order>();
+    case Table::kRejection: return std::make_unique<pb::Rejection>();
+    case Table::kLine: return std::make_unique<pb::Line>();
+    case Table::kShare: return std::make_unique<pb::Share>();
+    case Table::kDedupe: return std::make_unique<pb::Seen>();
+    case Table::kPending: return std::make_unique<pb::Pending>();
+    case Table::kTimer: return std::make_unique<pb::Timer>();
+    case Table::kMeta: return std::make_unique<pb::ProcessorMeta>();
+  }
+  return nullptr;
+}
+
+struct MemStore::Impl {
+  std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> rows[128];
+  auto& Of(Table t) { return rows[static_cast<unsigned char>(t) & 127]; }
+};
+
+MemStore::MemStore() : impl_(std::make_unique<Impl>()) {}
+MemStore::~MemStore() = default;
+
+const google::protobuf::MessageLite* MemStore::FindRow(Table t, std::string_view key) {
+  auto& m = impl_->Of(t);
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : it->second.get();
+}
+
+google::protobuf::MessageLite* MemStore::MutableRow(Table t, std::string_view key) {
+  auto& m = impl_->Of(t);
+  auto it = m.find(key);
+  if (it == m.end()) it = m.emplace(std::string(key), NewRow(t)).first;
+  return it->second.get();
+}
+
+void MemStore::EraseRow(Table t, std::string_view key) {
+  auto& m = impl_->Of(t);
+  auto it = m.find(key);
+  if (it != m.end()) m.erase(it);
+}
+
+void MemStore::Scan(
+    Table t, std::string_view prefix,
+    const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn) {
+  auto& m = impl_->Of(t);
+  for (auto it = m.lower_bound(prefix); it != m.end(); ++it) {
+    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+    if (!fn(it->first, *it->second)) break;
+  }
+}
+
+}  // namespace fission

@@ -1,0 +1,73 @@
+// The port between the pure folds and whatever keeps their state.
+//
+// A Store holds rows of the tables in keys.h, each row a protobuf record. The
+// folds read and write rows only through this interface; they never see
+// RocksDB. Two implementations exist: MemStore (tests, the reference fold) and
+// the engine's RocksDB-backed StateDb, which buffers changes and writes them,
+// with the source position, in one atomic WriteBatch.
+//
+// Not thread-safe. Pointers returned by Find/Mutable stay valid until the
+// owner checkpoints (StateDb::Commit) or the row is erased; callers must not
+// hold them across a commit.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include <google/protobuf/message_lite.h>
+
+#include "fission/v1/records.pb.h"
+#include "projections/keys.h"
+
+namespace fission {
+
+namespace pb = ::fission::v1;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The row, or nullptr when it does not exist. Does not mark it changed.
+  virtual const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) = 0;
+  // The row, created empty when absent, marked changed.
+  virtual google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) = 0;
+  // Removes the row if present.
+  virtual void EraseRow(Table t, std::string_view key) = 0;
+  // Visits rows of `t` whose key starts with `prefix`, in key order, until `fn`
+  // returns false. Sees every change made so far through this Store.
+  virtual void Scan(Table t, std::string_view prefix,
+                    const std::function<bool(std::string_view key,
+                                             const google::protobuf::MessageLite& row)>& fn) = 0;
+
+  template <class R>
+  const R* Find(Table t, std::string_view key) {
+    return static_cast<const R*>(FindRow(t, key));
+  }
+  template <class R>
+  R* Mutable(Table t, std::string_view key) {
+    return static_cast<R*>(MutableRow(t, key));
+  }
+};
+
+// A new empty record of the type stored in table `t`.
+std::unique_ptr<google::protobuf::MessageLite> NewRow(Table t);
+
+// All of the state in ordered maps; for tests and the reference fold.
+class MemStore final : public Store {
+ public:
+  MemStore();
+  ~MemStore() override;
+  const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
+  google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
+  void EraseRow(Table t, std::string_view key) override;
+  void Scan(Table t, std::string_view prefix,
+            const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn)
+      override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fission
