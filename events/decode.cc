@@ -68,18 +68,16 @@ class Fields {
       if (required) Fail(fmt::format("missing required field '{}'", name));
       return std::nullopt;
     }
-    int64_t x;
-    if (v->is_number_integer() && !v->is_number_unsigned()) {
-      x = v->get<int64_t>();
-    } else if (v->is_number_unsigned()) {
-      const uint64_t u = v->get<uint64_t>();
-      if (u > static_cast<uint64_t>(hi)) Fail(fmt::format("field '{}' must be at most {}", name, hi));
-      x = static_cast<int64_t>(u);
-    } else {
+    if (!v->is_number_integer()) {
       Fail(fmt::format("field '{}' must be an integer, got {}", name, JsonTypeName(*v)));
     }
-    if (x < lo || x > hi) Fail(fmt::format("field '{}' must be in [{}, {}], got {}", name, lo, hi, x));
-    return x;
+    // nlohmann stores non-negative integers as unsigned: compare without
+    // narrowing so 2^63 and above cannot wrap into range.
+    const bool in_range = v->is_number_unsigned()
+                              ? v->get<uint64_t>() <= static_cast<uint64_t>(hi) && (lo <= 0 || v->get<uint64_t>() >= static_cast<uint64_t>(lo))
+                              : v->get<int64_t>() >= lo && v->get<int64_t>() <= hi;
+    if (!in_range) Fail(fmt::format("field '{}' must be in [{}, {}], got {}", name, lo, hi, v->dump()));
+    return v->is_number_unsigned() ? static_cast<int64_t>(v->get<uint64_t>()) : v->get<int64_t>();
   }
 
   std::optional<Millis> Time(const char* name, bool required) const {

@@ -1,0 +1,155 @@
+// The fission binary as a user runs it: exit codes, messages, bad input files,
+// and a SIGKILL in the middle of a large ingest.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/scenario.h"
+
+namespace fission::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kBin = FISSION_BIN;
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int n = open("/dev/null", O_RDONLY);
+    dup2(o, 1);
+    dup2(e, 2);
+    dup2(n, 0);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(kBin.c_str()));
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(kBin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("fission-cli-{}-{}", getpid(),
+                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string P(const std::string& name) const { return (dir_ / name).string(); }
+  // Runs fission; returns the exit code; stdout/stderr land in out_/err_.
+  int Run(const std::vector<std::string>& args) {
+    int rc = Wait(Spawn(args, P("stdout"), P("stderr")));
+    out_ = Slurp(P("stdout"));
+    err_ = Slurp(P("stderr"));
+    return rc;
+  }
+  void Write(const std::string& name, const std::string& text) { std::ofstream(P(name)) << text; }
+
+  fs::path dir_;
+  std::string out_, err_;
+};
+
+TEST_F(Cli, UsageErrorsExitNonZeroWithOneLine) {
+  EXPECT_EQ(Run({}), 2);
+  EXPECT_NE(err_.find("fission:"), std::string::npos);
+  EXPECT_EQ(Run({"ingest", "--bogus"}), 2);
+  EXPECT_EQ(Run({"ingest", "--help"}), 0);
+  EXPECT_NE(out_.find("--allowed-lateness-ms"), std::string::npos);
+  EXPECT_EQ(Run({"query", "--data-dir", P("nope"), "member", "m1"}), 2);
+  EXPECT_NE(err_.find("not a fission data dir"), std::string::npos) << err_;
+}
+
+TEST_F(Cli, ABadRulesFileIsRefusedNamingTheField) {
+  Write("rules.json", RulesJson([](nlohmann::json& v) { v["commission"]["levels_bps"] = {100, 100, 100, 100}; }));
+  Write("e.jsonl", Checkin("c1", At(1), "M") + "\n");
+  EXPECT_EQ(Run({"ingest", "--data-dir", P("data"), "--rules", P("rules.json"), P("e.jsonl")}), 1);
+  EXPECT_NE(err_.find("tenants.default[0].commission.levels_bps"), std::string::npos) << err_;
+}
+
+TEST_F(Cli, AFileOfMixedBadInputIsIngestedLineByLine) {
+  Write("rules.json", RulesJson());
+  std::string lines = Share("sh", At(1, 8), "D", "s1") + "\n" +                                           // 1 good
+                      "{\"event_id\":\"x1\",\"type\":\"payment\"\n" +                                   // 2 malformed JSON
+                      Pay("p1", At(1, 9), "M", "o1", 5000, ShareArg("s1")) + "\n" +                      // 3 good
+                      R"({"event_id":"x2","type":"payment","occurred_at":")" + At(1, 10) +
+                      R"(","member":"M","order_id":"o2","amount_fen":"50"})" + "\n" +                     // 4 wrong type
+                      R"({"event_id":"x3","type":"poke","occurred_at":")" + At(1, 10) + R"("})" + "\n" +  // 5 unknown type
+                      "\n" +                                                                              // 6 blank: skipped
+                      Refund("x4", At(1, 11), "o1", -100) + "\n" +                                        // 7 negative amount
+                      Checkin("x5", At(1, 11), "bad id") + "\n" +                                         // 8 bad id
+                      "\x01\x02 binary garbage\n" +                                                       // 9 garbage
+                      Refund("r1", At(1, 12), "o1", 1000) + "\n";                                         // 10 good
+  Write("mixed.jsonl", lines);
+  ASSERT_EQ(Run({"ingest", "--data-dir", P("data"), "--rules", P("rules.json"), P("mixed.jsonl")}), 0) << err_;
+  EXPECT_NE(out_.find("applied 3"), std::string::npos) << out_;
+  ASSERT_EQ(Run({"export", "--data-dir", P("data")}), 0);
+  struct Want { int line; const char* reason; };
+  for (Want w : {Want{2, "invalid_event"}, Want{4, "invalid_event"}, Want{5, "unknown_type"}, Want{7, "invalid_event"},
+                 Want{8, "invalid_event"}, Want{9, "invalid_event"}}) {
+    EXPECT_NE(out_.find(fmt::format(R"("reason":"{}","source":"{}","position":{},)", w.reason, P("mixed.jsonl"), w.line)),
+              std::string::npos) << "line " << w.line << "\n" << out_;
+  }
+  EXPECT_NE(out_.find(R"("id":"o1","member":"M","amount_fen":5000,"commission_base_fen":5000,"refunded_fen":1000)"), std::string::npos);
+  ASSERT_EQ(Run({"query", "--data-dir", P("data"), "distributor", "D"}), 0);
+  EXPECT_NE(out_.find(R"("reversed_fen": 100)"), std::string::npos) << out_;
+  EXPECT_EQ(Run({"query", "--data-dir", P("data"), "order", "o404"}), 1);
+  EXPECT_NE(err_.find("no order 'o404'"), std::string::npos);
+}
+
+TEST_F(Cli, SigkillMidIngestThenRestartMatchesAnUninterruptedRun) {
+  ASSERT_EQ(Run({"generate", "--seed", "5", "--members", "4000", "--days", "30", "--out", P("big.jsonl"),
+                 "--rules-out", P("rules.json")}), 0) << err_;
+  const std::vector<std::string> ingest_ref = {"ingest", "--data-dir", P("ref"), "--rules", P("rules.json"),
+                                               "--batch", "512", "--quiet", P("big.jsonl")};
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(Run(ingest_ref), 0) << err_;
+  const auto full = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(Run({"export", "--data-dir", P("ref")}), 0);
+  const std::string expected = out_;
+  ASSERT_GT(expected.size(), 100'000u);
+
+  int killed = 0;
+  for (double fraction : {0.2, 0.5, 0.8}) {
+    const std::string data = P(fmt::format("crash{}", static_cast<int>(fraction * 10)));
+    std::vector<std::string> args = ingest_ref;
+    args[2] = data;
+    pid_t pid = Spawn(args, P("o1"), P("e1"));
+    std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::microseconds>(full * fraction));
+    kill(pid, SIGKILL);
+    if (Wait(pid) == 128 + SIGKILL) ++killed;
+    ASSERT_EQ(Run(args), 0) << "restart after kill at " << fraction << ": " << err_;
+    ASSERT_EQ(Run({"export", "--data-dir", data}), 0);
+    EXPECT_TRUE(out_ == expected) << "export differs after a kill at " << fraction << " of the run";
+  }
+  EXPECT_GE(killed, 2) << "the ingest finished before most kills; the input is too small to test a crash";
+}
+
+}  // namespace
+}  // namespace fission::test

@@ -1,0 +1,128 @@
+// Arrival vs canonical order: duplicates, conflicts, lateness, the watermark.
+#include <gtest/gtest.h>
+
+#include "tests/scenario.h"
+
+namespace fission::test {
+namespace {
+
+TEST(Processor, AnExactResendIsADuplicateNotARejection) {
+  Scenario s;
+  const std::string p = Pay("p1", At(1), "M", "o1", 1000);
+  s.Send({p});
+  s.Send({p});
+  EXPECT_EQ(s.last(), Outcome::kDuplicate);
+  s.Flush();
+  EXPECT_EQ(s.stats().duplicates, 1);
+  EXPECT_TRUE(s.Rejections().empty());
+  EXPECT_EQ(s.Member("M")->growth(), 10);
+}
+
+TEST(Processor, SameIdWithDifferentContentIsAConflictingDuplicate) {
+  Scenario s;
+  s.Send({Pay("p1", At(1), "M", "o1", 1000), Pay("p1", At(1), "M", "o1", 2000)}).Flush();
+  auto r = s.Rejections();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].reason(), "conflicting_duplicate");
+  EXPECT_EQ(r[0].event_id(), "p1");
+  EXPECT_EQ(r[0].position(), 2);
+  EXPECT_EQ(s.Order("o1")->amount_fen(), 1000);
+}
+
+TEST(Processor, EventIdsAreScopedByTenant) {
+  Scenario s;
+  s.Send({Checkin("c1", At(1), "M"),
+          R"({"event_id":"c1","type":"checkin","occurred_at":")" + At(1) + R"(","member":"M","tenant":"shop2"})"}).Flush();
+  EXPECT_TRUE(s.Rejections().empty());
+  EXPECT_NE(s.Member("M", "shop2"), nullptr);
+}
+
+TEST(Processor, ARejectedInvalidEventsIdStillCountsAsSeen) {
+  Scenario s;
+  s.Send({R"({"event_id":"x1","type":"payment","occurred_at":")" + At(1) + R"(","member":"M","order_id":"o1","amount_fen":-5})",
+          Pay("x1", At(1), "M", "o1", 5)}).Flush();
+  EXPECT_EQ(s.Reasons(), (std::vector<std::string>{"invalid_event", "conflicting_duplicate"}));
+  EXPECT_EQ(s.Order("o1"), nullptr);
+}
+
+TEST(Processor, LateEventIsRejectedAndItsIdStillCountsAsSeen) {
+  Scenario s;  // 60 s lateness
+  const std::string late = Checkin("c0", At(1, 10, 3, 59), "M");
+  s.Send({Checkin("c1", At(1, 10, 5), "N"), late});
+  EXPECT_EQ(s.last(), Outcome::kRejected);
+  s.Send({late});
+  EXPECT_EQ(s.last(), Outcome::kDuplicate);
+  s.Flush();
+  EXPECT_EQ(s.Reasons(), std::vector<std::string>{"late_event"});
+  EXPECT_EQ(s.Member("M"), nullptr);
+}
+
+TEST(Processor, AnEventWithinTheLatenessBoundTakesItsCanonicalPlace) {
+  Scenario s;
+  // The refund arrives first but happened 30 s after the payment.
+  s.Send({Refund("r1", At(1, 10, 0, 30), "o1", 400), Pay("p1", At(1, 10), "M", "o1", 1000)}).Flush();
+  EXPECT_TRUE(s.Rejections().empty());
+  EXPECT_EQ(s.Order("o1")->refunded_fen(), 400);
+}
+
+TEST(Processor, EventsAtTheSameInstantApplyInEventIdOrder) {
+  Scenario s;
+  s.Send({Share("b", At(1), "B", "s1"), Share("a", At(1), "A", "s1")}).Flush();
+  auto r = s.Rejections();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].event_id(), "b");
+  EXPECT_EQ(r[0].reason(), "share_id_taken");
+  EXPECT_EQ(s.Dist("A")->shares(), 1);
+  EXPECT_EQ(s.Dist("B"), nullptr);
+}
+
+TEST(Processor, TheWatermarkReleasesEventsBeforeTheEndOfInput) {
+  Scenario s;
+  s.Send({Pay("p1", At(1, 10), "M", "o1", 1000)});
+  EXPECT_EQ(s.Order("o1"), nullptr);  // buffered: within the lateness bound
+  s.Send({Checkin("c1", At(1, 10, 1, 0, 1), "N")});  // watermark passes 10:00
+  EXPECT_NE(s.Order("o1"), nullptr);
+}
+
+TEST(Processor, AfterTheEndOfAnInputEarlierEventsAreLate) {
+  Scenario s;
+  s.Send({Checkin("c1", At(2), "M")}).Flush();
+  s.Send({Checkin("c2", At(2), "N"), Checkin("c3", At(2, 10, 0, 0, 1), "Q")}).Flush();
+  EXPECT_EQ(s.Reasons(), std::vector<std::string>{"late_event"});
+  EXPECT_NE(s.Member("Q"), nullptr);
+}
+
+TEST(Processor, BadLinesAreRejectedWithTheirPositionAndGoodOnesApplied) {
+  Scenario s;
+  s.Send({Checkin("c1", At(1), "M"), "{not json", R"({"event_id":"e2","type":"like","occurred_at":")" + At(1) + R"("})",
+          R"({"event_id":"e3","type":"payment","occurred_at":")" + At(1) + R"(","member":"M","order_id":"o1","amount_fen":"10"})",
+          Checkin("c2", At(2), "M")}).Flush();
+  auto r = s.Rejections();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_FALSE(r[0].has_event_id());  // no event_id could be read: sorts first
+  EXPECT_EQ(r[0].position(), 2);
+  EXPECT_EQ(r[1].event_id(), "e2");
+  EXPECT_EQ(r[1].reason(), "unknown_type");
+  EXPECT_EQ(r[1].position(), 3);
+  EXPECT_EQ(r[2].reason(), "invalid_event");
+  EXPECT_EQ(r[2].position(), 4);
+  EXPECT_EQ(s.Member("M")->checkins(), 2);
+}
+
+TEST(Export, CanonicalDumpIsSortedAndNullsAbsentValues) {
+  Scenario s;
+  s.Send({Share("sh", At(1, 8), "D", "s1"), Pay("p1", At(1, 9), "M", "o1", 1000, ShareArg("s1")), "oops"}).Flush();
+  std::istringstream in(s.Export());
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 5u);  // distributor D, members D and M, order o1, one rejection
+  EXPECT_EQ(lines[0].rfind(R"({"kind":"distributor","tenant":"default","id":"D","held_fen":)", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[3],
+            R"({"kind":"order","tenant":"default","id":"o1","member":"M","amount_fen":1000,"commission_base_fen":1000,"refunded_fen":0,"group_id":null,"paid_at":"2026-11-01T01:00:00.000Z","refund_due":false,"overflow":false})");
+  EXPECT_NE(lines[2].find(R"("upline":"D","bound_at":"2026-11-01T01:00:00.000Z")"), std::string::npos);
+  EXPECT_NE(lines[1].find(R"("upline":null,"bound_at":null)"), std::string::npos);
+  EXPECT_NE(lines[4].find(R"({"kind":"rejection","tenant":"default","id":null,"reason":"invalid_event","source":"test.jsonl","position":3)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fission::test
