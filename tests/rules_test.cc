@@ -91,3 +91,15 @@ TEST(Rules, EventUsesLastVersionInEffectAndFirstBeforeAny) {
 
 }  // namespace
 }  // namespace fission
+
+namespace fission {
+namespace {
+
+TEST(Rules, TheShippedExampleFileLoads) {
+  auto r = LoadRulesFile(std::string(FISSION_SOURCE_DIR) + "/schemas/rules.example.json");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().tenants.at("default").size(), 2u);
+}
+
+}  // namespace
+}  // namespace fission
