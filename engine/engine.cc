@@ -46,17 +46,21 @@ Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_di
   return e;
 }
 
+void Engine::Offer(const pb::LogRecord& r) {
+  if (r.encoding() == pb::LogRecord::PROTOBUF) {
+    processor_->OfferProto(r.source(), r.position(), r.payload());
+  } else {
+    processor_->OfferJson(r.source(), r.position(), r.payload());
+  }
+}
+
 std::optional<DbError> Engine::ProcessLog() {
   int64_t pos = processor_->meta().log_position();
   const int64_t head = db_->log_head();
   while (pos < head) {
     const int64_t until = std::min<int64_t>(head, pos + static_cast<int64_t>(options_.batch_events));
     db_->ReadLog(pos, until, [&](int64_t seq, const pb::LogRecord& r) {
-      if (r.encoding() == pb::LogRecord::PROTOBUF) {
-        processor_->OfferProto(r.source(), r.position(), r.payload());
-      } else {
-        processor_->OfferJson(r.source(), r.position(), r.payload());
-      }
+      Offer(r);
       pos = seq;
       return true;
     });
@@ -85,8 +89,17 @@ std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::stri
         r.set_position(reader.line_number());
         r.set_payload(line);
       }
+      // Catch up first if a previous batch's processing failed half-way.
+      if (processor_->meta().log_position() < db_->log_head()) {
+        if (auto err = ProcessLog()) return err;
+      }
+      const int64_t first_seq = db_->log_head() + 1;
       if (auto err = db_->AppendLog(batch)) return err;
-      if (auto err = ProcessLog()) return err;
+      // The records just appended are processed from memory; reading them
+      // back from the log would only repeat work. Same records, same order.
+      for (const auto& r : batch) Offer(r);
+      processor_->SaveMeta(first_seq + static_cast<int64_t>(batch.size()) - 1);
+      if (auto err = db_->Commit()) return err;
       p.lines = reader.line_number();
       p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (progress) progress(p);

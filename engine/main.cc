@@ -63,7 +63,7 @@ struct IngestArgs {
   int64_t allowed_lateness_ms = 60'000;
   std::vector<std::string> inputs;
   bool no_sync = false;
-  size_t batch = 8192;
+  size_t batch = 32768;
   bool quiet = false;
 };
 

@@ -53,10 +53,17 @@ rocksdb::Options MakeOptions(const DbOptions& o) {
   opt.write_buffer_size = 64u << 20;
   opt.max_write_buffer_number = 3;
   opt.compression = rocksdb::kLZ4Compression;
+  // Most point reads miss (a new event's dedupe key, a new order): a bloom
+  // filter on the memtables answers those without walking the skip lists.
+  opt.memtable_whole_key_filtering = true;
+  opt.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  t.cache_index_and_filter_blocks = true;
+  // Filters and indexes stay with the table readers (about 1.25 bytes per
+  // key): kept in the block cache, a large full filter competes with data
+  // blocks in a 1 MiB cache shard and is re-read from disk on every miss.
+  t.cache_index_and_filter_blocks = false;
   opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return opt;
 }
@@ -103,46 +110,55 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::strin
   return std::unique_ptr<StateDb>(new StateDb(std::unique_ptr<rocksdb::DB>(raw), options, dir));
 }
 
-StateDb::Entry& StateDb::Load(Table t, std::string_view key) {
+std::pair<const std::string*, StateDb::Entry*> StateDb::Load(Table t, std::string_view key) {
   std::string full = FullKey(t, key);
   auto it = cache_.find(full);
-  if (it != cache_.end()) return it->second;
+  if (it != cache_.end()) return {&it->first, &it->second};
   Entry e;
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), full, &value);
   if (s.ok()) {
     e.row = NewRow(t);
+    e.in_db = true;
     if (!e.row->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
       throw std::runtime_error(fmt::format("corrupt row in table '{}': cannot parse", static_cast<char>(t)));
     }
   } else if (!s.IsNotFound()) {
     throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
   }
-  return cache_.emplace(std::move(full), std::move(e)).first->second;
+  auto ins = cache_.emplace(std::move(full), std::move(e)).first;
+  return {&ins->first, &ins->second};
+}
+
+void StateDb::MarkDirty(const std::string& key, Entry& e) {
+  if (e.dirty) return;
+  e.dirty = true;
+  ++dirty_;
+  dirty_list_.emplace_back(&key, &e);
 }
 
 const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view key) {
-  return Load(t, key).row.get();
+  return Load(t, key).second->row.get();
 }
 
 google::protobuf::MessageLite* StateDb::MutableRow(Table t, std::string_view key) {
-  Entry& e = Load(t, key);
-  if (!e.row) e.row = NewRow(t);
-  if (!e.dirty) {
-    e.dirty = true;
-    ++dirty_;
-  }
-  return e.row.get();
+  auto [k, e] = Load(t, key);
+  if (!e->row) e->row = NewRow(t);
+  MarkDirty(*k, *e);
+  return e->row.get();
 }
 
 void StateDb::EraseRow(Table t, std::string_view key) {
-  Entry& e = Load(t, key);
-  if (!e.row && !e.dirty) return;
-  e.row.reset();
-  if (!e.dirty) {
-    e.dirty = true;
-    ++dirty_;
+  // A blind delete: no read is needed to remove a row that may not be cached.
+  std::string full = FullKey(t, key);
+  auto it = cache_.find(full);
+  if (it == cache_.end()) {
+    Entry e;
+    e.in_db = true;  // perhaps; deleting an absent key is harmless
+    it = cache_.emplace(std::move(full), std::move(e)).first;
   }
+  it->second.row.reset();
+  MarkDirty(it->first, it->second);
 }
 
 void StateDb::Scan(Table t, std::string_view prefix,
@@ -168,24 +184,50 @@ void StateDb::Scan(Table t, std::string_view prefix,
 std::optional<DbError> StateDb::Commit() {
   if (dirty_ == 0) return std::nullopt;
   rocksdb::WriteBatch batch;
-  for (auto& [k, e] : cache_) {
-    if (!e.dirty) continue;
-    if (e.row) {
+  for (auto& [k, e] : dirty_list_) {
+    if (e->row) {
       scratch_.clear();
-      e.row->SerializeToString(&scratch_);
-      batch.Put(k, scratch_);
-    } else {
-      batch.Delete(k);
-    }
+      e->row->SerializeToString(&scratch_);
+      batch.Put(*k, scratch_);
+    } else if (e->in_db) {
+      batch.Delete(*k);
+    }  // created and erased since the last commit: nothing to write
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_commits;
   rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
-  for (auto& [k, e] : cache_) e.dirty = false;
+  for (auto& [k, e] : dirty_list_) {
+    e->dirty = false;
+    e->in_db = e->row != nullptr;
+    // Rows written once and rarely read again (dedupe keys, the reorder
+    // buffer, timers, rejections) and erased rows leave the cache, so it
+    // holds the hot entity rows.
+    const auto table = static_cast<Table>((*k)[0]);
+    if (!e->row || table == Table::kDedupe || table == Table::kPending || table == Table::kTimer ||
+        table == Table::kRejection) {
+      cache_.erase(cache_.find(*k));
+    }
+  }
+  dirty_list_.clear();
   dirty_ = 0;
-  if (cache_.size() > options_.cache_rows_max) cache_.clear();
+  if (cache_.size() > options_.cache_rows_max) Evict();
   return std::nullopt;
+}
+
+void StateDb::Evict() {
+  // Orders and lines are touched at payment, on refunds and at settlement;
+  // members, distributors, groups and shares on most events. Drop the cold
+  // kinds first, and everything only if that was not enough.
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    const auto table = static_cast<Table>(it->first[0]);
+    if (table == Table::kLine || table == Table::kOrder) {
+      it = cache_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (cache_.size() > options_.cache_rows_max / 2) cache_.clear();
 }
 
 std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {

@@ -82,14 +82,20 @@ class StateDb final : public Store {
   struct Entry {
     std::unique_ptr<google::protobuf::MessageLite> row;  // null: absent
     bool dirty = false;
+    bool in_db = false;  // the database holds a value for this key
   };
   StateDb(std::unique_ptr<rocksdb::DB> db, DbOptions options, std::string dir);
-  Entry& Load(Table t, std::string_view key);
+  std::pair<const std::string*, Entry*> Load(Table t, std::string_view key);
 
   std::unique_ptr<rocksdb::DB> db_;
   DbOptions options_;
   std::string dir_;
+  void MarkDirty(const std::string& key, Entry& e);
+  void Evict();  // only between commits: nothing is dirty
+
+  // Node-based: references to keys and entries stay valid until erased.
   std::unordered_map<std::string, Entry> cache_;
+  std::vector<std::pair<const std::string*, Entry*>> dirty_list_;
   size_t dirty_ = 0;
   int64_t log_head_ = 0;
   std::string scratch_;
