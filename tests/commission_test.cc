@@ -254,15 +254,11 @@ TEST(Binding, ANoOpJoinStillBinds) {
 }
 
 TEST(RuleChange, EachLineKeepsItsPaymentsRulesForLife) {
-  json v1 = BaseRulesVersion(), v2 = BaseRulesVersion();
-  v2["version"] = "v2";
-  v2["effective_from"] = "2026-11-10T00:00:00+08:00";
-  v2["commission"]["levels_bps"] = {2000, 1000};
-  v2["commission"]["freeze_days"] = 3;
-  v2["commission"]["refund_after_settlement"] = "none";
-  json doc;
-  doc["tenants"]["default"] = {v1, v2};
-  Scenario s(doc.dump());
+  Scenario s(RulesWithChange("2026-11-10T00:00:00+08:00", nullptr, [](json& v2) {
+    v2["commission"]["levels_bps"] = {2000, 1000};
+    v2["commission"]["freeze_days"] = 3;
+    v2["commission"]["refund_after_settlement"] = "none";
+  }));
   s.Send({Share("a", At(1, 8), "D", "s1"),
           Pay("p1", At(5), "M", "o1", 10000, ShareArg("s1")),    // v1: 10%, 7 days, negative_balance
           Pay("p2", At(11), "M", "o2", 10000, ShareArg("s1")),   // v2: 20%, 3 days, none

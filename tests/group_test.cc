@@ -115,15 +115,12 @@ TEST(Group, LeaderBonusNeedsThePaidLeader) {
 }
 
 TEST(Group, LeaderBonusUsesTheOpeningJoinsRules) {
-  json v1 = BaseRulesVersion(), v2 = BaseRulesVersion();
-  v1["group"]["leader_bonus_fen"] = 300;
-  v2["version"] = "v2";
-  v2["effective_from"] = "2026-11-01T12:00:00+08:00";
-  v2["group"]["leader_bonus_fen"] = 900;
-  v2["commission"]["freeze_days"] = 1;
-  json doc;
-  doc["tenants"]["default"] = {v1, v2};
-  Scenario s(doc.dump());
+  Scenario s(RulesWithChange(
+      "2026-11-01T12:00:00+08:00", [](json& v1) { v1["group"]["leader_bonus_fen"] = 300; },
+      [](json& v2) {
+        v2["group"]["leader_bonus_fen"] = 900;
+        v2["commission"]["freeze_days"] = 1;
+      }));
   s.Send({Open("open", At(1, 10), "L", "g1", 2, At(2, 10)), Pay("pL", At(1, 13), "L", "o1", 100, GroupArg("g1")),
           Pay("pM", At(1, 14), "M", "o2", 100, GroupArg("g1"))}).Flush();
   const pb::Line* bonus = s.Line("L", "o1", 0, true);

@@ -46,15 +46,12 @@ TEST(Tier, WithoutDemoteOnRefundATierNeverGoesDown) {
 }
 
 TEST(Tier, RefundUsesThePaymentsRatesButTheRefundsThresholds) {
-  json v1 = BaseRulesVersion(), v2 = BaseRulesVersion();
-  v1["tiers"]["growth_per_yuan"] = 2;
-  v2["version"] = "v2";
-  v2["effective_from"] = "2026-11-05T00:00:00+08:00";
-  v2["tiers"]["growth_per_yuan"] = 1;
-  v2["tiers"]["levels"][1]["min_growth"] = 100;  // silver at 100
-  json doc;
-  doc["tenants"]["default"] = {v1, v2};
-  Scenario s(doc.dump());
+  Scenario s(RulesWithChange(
+      "2026-11-05T00:00:00+08:00", [](json& v1) { v1["tiers"]["growth_per_yuan"] = 2; },
+      [](json& v2) {
+        v2["tiers"]["growth_per_yuan"] = 1;
+        v2["tiers"]["levels"][1]["min_growth"] = 100;  // silver at 100
+      }));
   s.Send({Pay("p1", At(1), "M", "o1", 10'000), Refund("r1", At(6), "o1", 5'000)}).Flush();
   // v1: 100 yuan x 2 = 200 growth; after the refund 50 yuan x 2 (payment's rate) = 100.
   EXPECT_EQ(s.Member("M")->growth(), 100);

@@ -42,6 +42,20 @@ inline std::string RulesJson(const std::function<void(nlohmann::json&)>& edit = 
   return doc.dump();
 }
 
+// Rules with a second version "v2" from `v2_from`; each edit may be null.
+inline std::string RulesWithChange(const std::string& v2_from,
+                                   const std::function<void(nlohmann::json&)>& edit_v1,
+                                   const std::function<void(nlohmann::json&)>& edit_v2) {
+  nlohmann::json v1 = BaseRulesVersion(), v2 = BaseRulesVersion();
+  if (edit_v1) edit_v1(v1);
+  v2["version"] = "v2";
+  v2["effective_from"] = v2_from;
+  if (edit_v2) edit_v2(v2);
+  nlohmann::json doc;
+  doc["tenants"]["default"] = nlohmann::json::array({v1, v2});
+  return doc.dump();
+}
+
 inline RuleBook MustParseRules(const std::string& json) {
   auto r = ParseRules(json);
   if (!r.ok()) ADD_FAILURE() << r.error().message;
