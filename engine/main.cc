@@ -143,8 +143,8 @@ int RunGenerate(const SynthOptions& o, const std::string& out, const std::string
   return 0;
 }
 
-void PrintDemoSummary(const std::string& data_dir, const RunStats& stats, double secs,
-                      const std::string& rules_path, const std::string& events_path) {
+void PrintDemoSummary(const std::string& bin, const std::string& data_dir, const RunStats& stats,
+                      double secs, const std::string& rules_path, const std::string& events_path) {
   auto dbr = StateDb::OpenReadOnly(data_dir);
   if (!dbr.ok()) return;
   StateDb& db = *dbr.value();
@@ -206,10 +206,10 @@ void PrintDemoSummary(const std::string& data_dir, const RunStats& stats, double
   for (auto& [r, n] : stats.rejected) std::cout << fmt::format("  {:<24} {:>6}\n", r, n);
   const std::string who = top.empty() ? "m000001" : top[0].id;
   std::cout << "\nLook further:\n"
-            << fmt::format("  fission query --data-dir {} distributor {}\n", data_dir, who)
-            << fmt::format("  fission query --data-dir {} member {}\n", data_dir, who)
-            << fmt::format("  fission export --data-dir {} | grep '\"kind\":\"rejection\"' | head\n", data_dir)
-            << fmt::format("  fission ingest --data-dir /tmp/again --rules {} {}\n", rules_path, events_path);
+            << fmt::format("  {} query --data-dir {} distributor {}\n", bin, data_dir, who)
+            << fmt::format("  {} query --data-dir {} member {}\n", bin, data_dir, who)
+            << fmt::format("  {} export --data-dir {} | grep '\"kind\":\"rejection\"' | head\n", bin, data_dir)
+            << fmt::format("  {} ingest --data-dir /tmp/again --rules {} {}\n", bin, rules_path, events_path);
 }
 
 }  // namespace
@@ -292,7 +292,7 @@ int main(int argc, char** argv) {
       RunStats stats;
       double secs = 0;
       if (int rc = RunIngest(a, &stats, &secs)) return rc;
-      PrintDemoSummary(data, stats, secs, rules, events);
+      PrintDemoSummary(argv[0], data, stats, secs, rules, events);
       return 0;
     }
   } catch (const std::exception& ex) {
