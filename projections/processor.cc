@@ -24,22 +24,36 @@ Processor::Processor(const RuleBook& rules, Store& store, ProcessorOptions optio
 
 std::optional<int64_t> Processor::watermark_ms() const {
   if (!meta_.has_max_seen()) return std::nullopt;
-  return meta_.max_seen_ms() - options_.allowed_lateness_ms;
+  const auto& seen = meta_.lane_max_seen_ms();
+  std::optional<int64_t> low;
+  auto consider = [&](int64_t v) { low = low ? std::min(*low, v) : v; };
+  if (active_lanes_.empty()) {
+    for (const auto& [lane, v] : seen) consider(v);
+  } else {
+    for (const std::string& lane : active_lanes_) {
+      auto it = seen.find(lane);
+      if (it == seen.end()) return std::nullopt;  // a lane that has said nothing yet holds it back
+      consider(it->second);
+    }
+  }
+  if (!low) return std::nullopt;
+  return *low - options_.allowed_lateness_ms;
 }
 
 Outcome Processor::OfferJson(std::string_view source, int64_t position, std::string_view line) {
-  return Offer(source, position, DecodeJson(line));
+  return Offer(source, position, DecodeJson(line), "");
 }
 
-Outcome Processor::OfferProto(std::string_view source, int64_t position, std::string_view bytes) {
+Outcome Processor::OfferProto(std::string_view source, int64_t position, std::string_view bytes,
+                              const std::string& lane) {
   pb::Event e;
   if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     DecodeError err;
     err.reason = "invalid_event";
     err.detail = "bytes are not a fission.v1.Event Protobuf message";
-    return Offer(source, position, Result<pb::Event, DecodeError>::Error(std::move(err)));
+    return Offer(source, position, Result<pb::Event, DecodeError>::Error(std::move(err)), lane);
   }
-  return Offer(source, position, ValidateEvent(std::move(e)));
+  return Offer(source, position, ValidateEvent(std::move(e)), lane);
 }
 
 void Processor::Reject(const std::string& tenant, const std::string* event_id,
@@ -56,11 +70,15 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id,
   if (!type.empty()) r->set_type(std::string(type));
   ++stats_.rejected[std::string(reason)];
   ++(*meta_.mutable_rejected())[std::string(reason)];
+  last_reason_ = reason;
+  last_detail_ = detail;
 }
 
 Outcome Processor::Offer(std::string_view source, int64_t position,
-                         Result<pb::Event, DecodeError> decoded) {
+                         Result<pb::Event, DecodeError> decoded, const std::string& lane) {
   ++stats_.offered;
+  last_reason_.clear();
+  last_detail_.clear();
   // Check 1: invalid. The event_id, when readable, still counts as seen.
   if (!decoded.ok()) {
     const DecodeError& err = decoded.error();
@@ -111,6 +129,8 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
     meta_.set_has_max_seen(true);
     meta_.set_max_seen_ms(t);
   }
+  auto& lane_max = *meta_.mutable_lane_max_seen_ms();
+  if (auto it = lane_max.find(lane); it == lane_max.end() || t > it->second) lane_max[lane] = t;
   // Check 4: buffer for the canonical place.
   const std::string pkey = PendingKey(t, e.event_id(), e.tenant());
   pb::Pending p;

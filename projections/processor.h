@@ -62,7 +62,22 @@ class Processor final : private TimerQueue {
   Processor(const RuleBook& rules, Store& store, ProcessorOptions options);
 
   Outcome OfferJson(std::string_view source, int64_t position, std::string_view line);
-  Outcome OfferProto(std::string_view source, int64_t position, std::string_view bytes);
+  // `lane` names the input this record came from (a Kafka partition); the
+  // watermark is the smallest over the active lanes. Files use lane "".
+  Outcome OfferProto(std::string_view source, int64_t position, std::string_view bytes,
+                     const std::string& lane = "");
+
+  // Declares the lanes the watermark waits for (e.g. the assigned partitions,
+  // less those the engine found idle). A declared lane that has seen no event
+  // yet holds the watermark back. Empty (the default): every lane seen so far.
+  void SetActiveLanes(std::set<std::string> lanes) { active_lanes_ = std::move(lanes); }
+  // Records the last processed position of `lane` in the meta row.
+  void SetLanePosition(const std::string& lane, int64_t position) {
+    (*meta_.mutable_lane_positions())[lane] = position;
+  }
+  // Why the last Offer was rejected (empty if it was not).
+  const std::string& last_reason() const { return last_reason_; }
+  const std::string& last_detail() const { return last_detail_; }
 
   // End of a finite input.
   void Flush();
@@ -75,11 +90,13 @@ class Processor final : private TimerQueue {
   const pb::ProcessorMeta& meta() const { return meta_; }
   size_t buffered() const { return pending_.size(); }
   size_t timers() const { return timers_.size(); }
-  // Greatest occurred_at minus the lateness bound; nullopt before any event.
+  // The smallest greatest-occurred_at over the active lanes, minus the
+  // lateness bound; nullopt while a lane has seen nothing (or before any event).
   std::optional<int64_t> watermark_ms() const;
 
  private:
-  Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded);
+  Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
+                const std::string& lane);
   void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
               std::string_view detail, std::string_view source, int64_t position,
               std::string_view type);
@@ -98,6 +115,8 @@ class Processor final : private TimerQueue {
   std::map<std::string, pb::Pending> pending_;  // canonical order by key
   std::set<std::string> timers_;                // deadline order by key
   RunStats stats_;
+  std::set<std::string> active_lanes_;
+  std::string last_reason_, last_detail_;
 };
 
 }  // namespace fission

@@ -126,3 +126,48 @@ TEST(Export, CanonicalDumpIsSortedAndNullsAbsentValues) {
 
 }  // namespace
 }  // namespace fission::test
+
+namespace fission::test {
+namespace {
+
+TEST(Lanes, TheWatermarkFollowsTheSlowestPartition) {
+  Scenario s;
+  s.processor().SetActiveLanes({"t/0", "t/1"});
+  s.SendOn("t/0", Pay("p1", At(1, 10), "M", "o1", 1000)).SendOn("t/0", Checkin("c1", At(1, 10, 5), "N"));
+  EXPECT_EQ(s.Order("o1"), nullptr) << "partition 1 has said nothing: nothing may be applied yet";
+  s.SendOn("t/1", Checkin("c2", At(1, 10, 2), "Q"));  // watermark = min(10:05, 10:02) - 60 s = 10:01
+  EXPECT_NE(s.Order("o1"), nullptr);
+  EXPECT_EQ(s.Member("N"), nullptr);
+  // An event below the slowest lane's watermark is late, whichever lane brings it.
+  s.SendOn("t/0", Checkin("c3", At(1, 10, 0, 59), "R"));
+  EXPECT_EQ(s.last(), Outcome::kRejected);
+  EXPECT_EQ(s.processor().last_reason(), "late_event");
+}
+
+TEST(Lanes, AnIdlePartitionLeftOutOfTheActiveSetDoesNotStallTheWatermark) {
+  Scenario s;
+  s.processor().SetActiveLanes({"t/0", "t/1"});
+  s.SendOn("t/0", Pay("p1", At(1, 10), "M", "o1", 1000)).SendOn("t/0", Checkin("c1", At(1, 10, 5), "N"));
+  EXPECT_EQ(s.Order("o1"), nullptr);
+  s.processor().SetActiveLanes({"t/0"});  // the engine found t/1 idle
+  s.SendOn("t/0", Checkin("c2", At(1, 10, 5, 1), "Q"));
+  EXPECT_NE(s.Order("o1"), nullptr);
+}
+
+TEST(Lanes, UndecodableBytesAreRejectedWithTheirPartitionAndOffset) {
+  Scenario s;
+  s.processor().OfferProto("topic/3", 42, "\xff\xff\xff garbage", "topic/3");
+  EXPECT_EQ(s.processor().last_reason(), "invalid_event");
+  auto r = s.Rejections();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].source(), "topic/3");
+  EXPECT_EQ(r[0].position(), 42);
+  pb::Event missing;  // valid Protobuf, but no event_id, type or time
+  missing.set_member("m1");
+  s.processor().OfferProto("topic/3", 43, missing.SerializeAsString(), "topic/3");
+  EXPECT_EQ(s.processor().last_reason(), "invalid_event");
+  EXPECT_NE(s.processor().last_detail().find("event_id"), std::string::npos) << s.processor().last_detail();
+}
+
+}  // namespace
+}  // namespace fission::test

@@ -109,6 +109,14 @@ class Scenario {
     for (const auto& l : lines) last_ = processor_->OfferJson("test.jsonl", ++position_, l);
     return *this;
   }
+  // Offers one event in Protobuf form on input lane `lane` (a partition).
+  Scenario& SendOn(const std::string& lane, const std::string& json) {
+    auto e = DecodeJson(json);
+    EXPECT_TRUE(e.ok()) << json;
+    last_ = processor_->OfferProto(lane, ++position_, e.value().SerializeAsString(), lane);
+    return *this;
+  }
+  Processor& processor() { return *processor_; }
   Scenario& Flush() {
     processor_->Flush();
     return *this;
