@@ -110,6 +110,15 @@ std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::stri
   return std::nullopt;
 }
 
+std::optional<DbError> Engine::Checkpoint() {
+  try {
+    processor_->SaveMeta(processor_->meta().log_position());
+    return db_->Commit();
+  } catch (const std::exception& ex) {
+    return DbError{ex.what()};
+  }
+}
+
 std::optional<DbError> Engine::Finish() {
   try {
     processor_->Flush();

@@ -51,8 +51,13 @@ class Engine {
   // End of the finite input: applies everything buffered, fires due timers, commits.
   [[nodiscard]] std::optional<DbError> Finish();
 
+  // Stores the processor's state and the current positions atomically (for
+  // sources other than the embedded log, which record lane positions).
+  [[nodiscard]] std::optional<DbError> Checkpoint();
+
   const RunStats& stats() const { return processor_->stats(); }
   const Processor& processor() const { return *processor_; }
+  Processor& mutable_processor() { return *processor_; }
   StateDb& db() { return *db_; }
 
  private:

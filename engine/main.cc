@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <thread>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/kafka.h"
 #include "events/rules.h"
 #include "events/time.h"
 #include "projections/export.h"
@@ -212,6 +216,59 @@ void PrintDemoSummary(const std::string& bin, const std::string& data_dir, const
             << fmt::format("  {} ingest --data-dir /tmp/again --rules {} {}\n", bin, rules_path, events_path);
 }
 
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+struct KafkaArgs {
+  std::string brokers;
+  std::string topic = "fission.events";
+  std::vector<std::string> x;
+  std::string config;
+};
+
+void AddKafkaOptions(CLI::App* cmd, KafkaArgs& k, bool brokers_required) {
+  auto* b = cmd->add_option("--brokers", k.brokers, "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]");
+  if (brokers_required) b->required();
+  cmd->add_option("--topic", k.topic, "Event topic")->capture_default_str();
+  cmd->add_option("-X", k.x, "librdkafka setting key=value (repeatable), e.g. -X security.protocol=SASL_SSL");
+  cmd->add_option("--kafka-config", k.config, "File of librdkafka key=value lines (applied before -X)")->check(CLI::ExistingFile);
+}
+
+int RunPublish(const KafkaArgs& k, const std::string& input) {
+  auto settings = kafka::MakeSettings(k.brokers, k.x, k.config);
+  if (!settings.ok()) return Fail(settings.error().message);
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (input != "-") {
+    file.open(input, std::ios::binary);
+    if (!file) return Fail(fmt::format("cannot read '{}'", input));
+    in = &file;
+  }
+  auto r = kafka::PublishJsonLines(settings.value(), k.topic, *in, [&](int64_t line, const std::string& reason, const std::string& detail) {
+    std::cerr << fmt::format("{}:{}: {}: {}\n", input, line, reason, detail);
+  });
+  if (!r.ok()) return Fail(r.error().message, 2);
+  const auto& st = r.value();
+  std::cout << fmt::format("published {} of {} lines to {} ({} invalid, not sent; {} failed delivery)\n", st.sent,
+                           st.lines, k.topic, st.invalid, st.failed);
+  return st.invalid > 0 || st.failed > 0 ? 1 : 0;
+}
+
+int RunDevBroker(int brokers, const std::string& topic, int partitions) {
+  auto b = kafka::DevBroker::Start(brokers);
+  if (!b.ok()) return Fail(b.error().message, 2);
+  if (auto e = b.value()->CreateTopic(topic, partitions)) return Fail(e->message, 2);
+  std::cerr << "WARNING: this is librdkafka's in-memory mock cluster, for development only. It keeps about\n"
+               "5 MiB per partition and forgets everything when it stops. Use a real Kafka cluster\n"
+               "(ops/kafka/) for anything you want to keep.\n";
+  std::cout << fmt::format("bootstrap.servers={}\ntopic {} with {} partitions\n", b.value()->bootstrap_servers(), topic, partitions)
+            << std::flush;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -262,6 +319,35 @@ int main(int argc, char** argv) {
   demo->add_option("--members", demo_opt.members, "Number of members")->capture_default_str()->check(CLI::Range(int64_t{10}, int64_t{10'000'000}));
   demo->add_option("--days", demo_opt.days, "Days of traffic")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3650}));
 
+  KafkaArgs pk;
+  std::string pub_input = "-";
+  auto* publish = app.add_subcommand("publish", "Validate JSONL events and publish them to Kafka as Protobuf (idempotent producer)");
+  AddKafkaOptions(publish, pk, true);
+  publish->add_option("events", pub_input, "JSONL file, or - for standard input")->capture_default_str();
+
+  int dev_brokers = 3, dev_partitions = 4;
+  std::string dev_topic = "fission.events";
+  auto* dev = app.add_subcommand("dev-broker", "Run librdkafka's in-memory mock Kafka cluster on loopback (development only)");
+  dev->add_option("--brokers", dev_brokers, "Number of mock brokers")->capture_default_str()->check(CLI::Range(1, 9));
+  dev->add_option("--topic", dev_topic, "Topic to create")->capture_default_str();
+  dev->add_option("--partitions", dev_partitions, "Partitions of the topic")->capture_default_str()->check(CLI::Range(1, 256));
+
+  KafkaArgs rk;
+  kafka::RunOptions ro;
+  std::string run_dir, run_rules;
+  int64_t run_lateness = 60'000;
+  bool run_no_sync = false;
+  auto* run = app.add_subcommand("run", "Consume events from Kafka in a consumer group and fold them into a data dir");
+  AddKafkaOptions(run, rk, true);
+  run->add_option("--group", ro.group, "Consumer group id")->capture_default_str();
+  run->add_option("--data-dir", run_dir, "Data directory")->required();
+  run->add_option("--rules", run_rules, "Rules file")->required()->check(CLI::ExistingFile);
+  run->add_option("--allowed-lateness-ms", run_lateness, "How late an event may arrive and still be applied in order")->capture_default_str();
+  run->add_option("--dead-letter-topic", ro.dead_letter_topic, "Topic for undecodable events (default TOPIC.dlq)");
+  run->add_option("--idle-ms", ro.idle_ms, "A partition at its end this long stops holding the watermark back")->capture_default_str();
+  run->add_flag("--exit-at-end", ro.exit_at_end, "Stop when every partition is at its end, applying everything buffered");
+  run->add_flag("--no-sync", run_no_sync, "Do not fsync commits");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -275,6 +361,30 @@ int main(int argc, char** argv) {
     if (*exp) return RunExport(data_dir);
     if (*query) return RunQuery(data_dir, q_kind, q_id, q_tenant);
     if (*gen) return RunGenerate(so, gen_out, gen_rules);
+    if (*publish) return RunPublish(pk, pub_input);
+    if (*dev) return RunDevBroker(dev_brokers, dev_topic, dev_partitions);
+    if (*run) {
+      auto settings = kafka::MakeSettings(rk.brokers, rk.x, rk.config);
+      if (!settings.ok()) return Fail(settings.error().message);
+      auto rules = LoadRulesFile(run_rules);
+      if (!rules.ok()) return Fail(rules.error().message);
+      EngineOptions opt;
+      opt.processor.allowed_lateness_ms = run_lateness;
+      opt.db.sync_commits = !run_no_sync;
+      auto engine = Engine::Open(run_dir, rules.value(), opt);
+      if (!engine.ok()) return Fail(engine.error().message, 2);
+      ro.settings = settings.value();
+      ro.topic = rk.topic;
+      std::signal(SIGINT, OnSignal);
+      std::signal(SIGTERM, OnSignal);
+      const auto start = std::chrono::steady_clock::now();
+      auto r = kafka::Run(*engine.value(), ro, g_stop, [](const std::string& m) { std::cerr << "fission run: " << m << "\n"; });
+      if (!r.ok()) return Fail(r.error().message, 2);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::cout << SummaryLine(engine.value()->stats(), secs)
+                << fmt::format(" | consumed {} | dead-lettered {}\n", r.value().consumed, r.value().dead_lettered);
+      return 0;
+    }
     if (*demo) {
       fs::create_directories(demo_dir);
       const std::string events = (fs::path(demo_dir) / "events.jsonl").string();

@@ -16,7 +16,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   librocksdb-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libfmt-dev libxxhash-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev librdkafka-dev
 )
 
 install_missing() {

@@ -1,0 +1,108 @@
+// Kafka adapters: client settings, publishing, the development broker, and
+// the consumer loop that feeds the Processor.
+//
+// Exactly-once effects do not rely on Kafka transactions (the mock cluster
+// stubs them, and they cannot cover RocksDB anyway): the consumer stores each
+// partition's last processed offset in the same RocksDB WriteBatch as the
+// effects, and seeks there on assignment. The offset committed to Kafka is
+// advisory (for lag monitoring only).
+//
+// Errors from librdkafka are translated into KafkaError at this boundary.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/engine.h"
+#include "events/types.h"
+#include "fission/v1/events.pb.h"
+
+namespace fission::kafka {
+
+struct KafkaError {
+  std::string message;
+};
+
+// librdkafka properties, applied in order: bootstrap.servers from --brokers,
+// then each line of a config file (key=value, # comments), then each -X.
+struct Settings {
+  std::vector<std::pair<std::string, std::string>> props;
+};
+
+// Builds Settings; `config_file` may be empty. Refuses malformed key=value.
+Result<Settings, KafkaError> MakeSettings(const std::string& brokers,
+                                          const std::vector<std::string>& x_props,
+                                          const std::string& config_file);
+
+// The partitioning key of an event: "<tenant>/<entity>", where the entity is
+// the order for payments and refunds (an order's life stays in one partition)
+// and the acting member for shares, joins and check-ins.
+std::string EventKey(const pb::Event& e);
+
+struct PublishStats {
+  int64_t lines = 0;
+  int64_t sent = 0;     // delivered and acknowledged
+  int64_t invalid = 0;  // refused before sending
+  int64_t failed = 0;   // delivery failed
+};
+
+// Validates each JSON line, encodes it as fission.v1.Event and produces it
+// with the idempotent producer. Invalid lines are reported through `invalid`
+// (line number, reason, detail) and not sent.
+Result<PublishStats, KafkaError> PublishJsonLines(
+    const Settings& settings, const std::string& topic, std::istream& in,
+    const std::function<void(int64_t line, const std::string& reason, const std::string& detail)>& invalid);
+
+// librdkafka's in-process mock cluster on loopback: real protocol, in-memory
+// storage (about 5 MiB per partition), no transactions. For development and tests.
+class DevBroker {
+ public:
+  static Result<std::unique_ptr<DevBroker>, KafkaError> Start(int brokers);
+  ~DevBroker();
+  std::string bootstrap_servers() const;
+  std::optional<KafkaError> CreateTopic(const std::string& topic, int partitions);
+  void SetBrokerDown(int broker_id);
+  void SetBrokerUp(int broker_id);
+
+ private:
+  DevBroker() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct RunOptions {
+  Settings settings;
+  std::string topic;
+  std::string group = "fission";
+  std::string dead_letter_topic;  // default "<topic>.dlq"
+  // A partition that has been at its end this long (wall clock, engine-side)
+  // stops holding back the watermark until it delivers again.
+  int64_t idle_ms = 10'000;
+  // Exit once every assigned partition is at its end: apply everything
+  // buffered and fire due timers first (finite input, as `ingest` does).
+  bool exit_at_end = false;
+  size_t batch_events = 8192;
+  int64_t checkpoint_ms = 500;
+};
+
+struct RunStats {
+  int64_t consumed = 0;
+  int64_t dead_lettered = 0;
+  int64_t checkpoints = 0;
+  int assigned_partitions = 0;  // the most held at once
+  int topic_partitions = 0;
+};
+
+// Consumes `options.topic` in consumer group `options.group`, folding into
+// `engine`, until `stop` is set or (exit_at_end) the input is exhausted.
+Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options,
+                                 const std::atomic<bool>& stop,
+                                 const std::function<void(const std::string&)>& log);
+
+}  // namespace fission::kafka

@@ -1,0 +1,290 @@
+// Kafka end to end over loopback TCP against librdkafka's mock cluster:
+// publish, consume, dead letters, broker outages, and a SIGKILL mid-stream.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "engine/kafka.h"
+#include "replay/synth.h"
+#include "tests/scenario.h"
+
+namespace fission::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Dir {
+  Dir() : path(fs::temp_directory_path() / fmt::format("fission-kafka-{}-{}", getpid(), n++)) { fs::remove_all(path); fs::create_directories(path); }
+  ~Dir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+  static inline int n = 0;
+  fs::path path;
+};
+
+std::string Export(const std::string& dir) {
+  auto db = StateDb::OpenReadOnly(dir);
+  EXPECT_TRUE(db.ok());
+  std::ostringstream out;
+  ExportAll(*db.value(), out);
+  return out.str();
+}
+
+// Rejections locate their input differently per transport (file line versus
+// topic/partition/offset); everything else must be identical.
+std::string WithoutInputPositions(const std::string& exported) {
+  std::istringstream in(exported);
+  std::string out;
+  for (std::string l; std::getline(in, l);) {
+    if (l.rfind(R"({"kind":"rejection")", 0) == 0) l = l.substr(0, l.find(R"(,"source":)"));
+    out += l + "\n";
+  }
+  return out;
+}
+
+class KafkaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto b = kafka::DevBroker::Start(3);
+    ASSERT_TRUE(b.ok()) << b.error().message;
+    broker_ = std::move(b).value();
+    ASSERT_FALSE(broker_->CreateTopic("events", 4).has_value());
+    SynthOptions o;
+    o.seed = 21;
+    o.members = 1500;
+    o.days = 14;
+    o.bad_fraction = 0;  // hostile lines never reach Kafka: publish refuses them
+    // An event beyond the lateness bound is late against the greatest time
+    // seen; across partitions that is the slowest partition's (spec section
+    // 3), so whether it is late depends on how partitions interleave. Every
+    // event within the bound gives the same projections in any interleaving.
+    o.very_late_fraction = 0;
+    std::ofstream(dir_ / "events.jsonl") << "";
+    std::ofstream ev(dir_ / "events.jsonl");
+    Synthesize(o, [&](const std::string& l) { ev << l << "\n"; });
+    ev.close();
+    std::ofstream(dir_ / "rules.json") << SynthRulesJson(o);
+    rules_ = MustParseRules(SynthRulesJson(o));
+  }
+
+  kafka::Settings Settings() {
+    auto s = kafka::MakeSettings(broker_->bootstrap_servers(), {"session.timeout.ms=6000"}, "");
+    EXPECT_TRUE(s.ok());
+    return s.value();
+  }
+
+  void Publish() {
+    std::ifstream in(dir_ / "events.jsonl");
+    auto r = kafka::PublishJsonLines(Settings(), "events", in, nullptr);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r.value().invalid, 0);
+    ASSERT_EQ(r.value().sent, r.value().lines);
+  }
+
+  kafka::RunStats Consume(const std::string& data_dir, const std::atomic<bool>& stop, bool exit_at_end = true) {
+    EngineOptions opt;
+    opt.db.sync_commits = false;
+    auto engine = Engine::Open(data_dir, rules_, opt);
+    EXPECT_TRUE(engine.ok());
+    kafka::RunOptions ro;
+    ro.settings = Settings();
+    ro.topic = "events";
+    ro.group = "g";
+    ro.exit_at_end = exit_at_end;
+    ro.idle_ms = 1000;
+    ro.batch_events = 200;
+    auto r = kafka::Run(*engine.value(), ro, stop, [](const std::string&) {});
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? r.value() : kafka::RunStats{};
+  }
+
+  std::string IngestExport() {
+    EngineOptions opt;
+    opt.db.sync_commits = false;
+    auto e = Engine::Open(dir_ / "ingested", rules_, opt);
+    EXPECT_TRUE(e.ok());
+    std::ifstream in(dir_ / "events.jsonl");
+    EXPECT_FALSE(e.value()->IngestJsonLines(in, dir_ / "events.jsonl").has_value());
+    EXPECT_FALSE(e.value()->Finish().has_value());
+    e.value().reset();
+    return Export(dir_ / "ingested");
+  }
+
+  Dir dir_;
+  RuleBook rules_;
+  std::unique_ptr<kafka::DevBroker> broker_;
+};
+
+TEST_F(KafkaTest, FourPartitionsConsumedEqualTheIngestOfTheSameEvents) {
+  Publish();
+  std::atomic<bool> stop{false};
+  auto st = Consume(dir_ / "consumed", stop);
+  EXPECT_EQ(st.assigned_partitions, 4);
+  EXPECT_EQ(st.topic_partitions, 4);
+  const std::string want = IngestExport();
+  ASSERT_GT(want.size(), 50'000u);
+  EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(want));
+  EXPECT_NE(Export(dir_ / "consumed").find(R"("source":"events/)"), std::string::npos);
+}
+
+TEST_F(KafkaTest, ARestartedConsumerResumesFromItsStoredPositions) {
+  Publish();
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    stop = true;
+  });
+  auto first = Consume(dir_ / "consumed", stop, false);
+  stopper.join();
+  std::atomic<bool> never{false};
+  auto second = Consume(dir_ / "consumed", never);
+  EXPECT_GT(first.consumed + second.consumed, 0);
+  EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(IngestExport()));
+}
+
+TEST_F(KafkaTest, ABrokerOutageLosesNothing) {
+  Publish();
+  std::atomic<bool> stop{false};
+  std::thread outage([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (int id = 1; id <= 3; ++id) broker_->SetBrokerDown(id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    for (int id = 1; id <= 3; ++id) broker_->SetBrokerUp(id);
+  });
+  Consume(dir_ / "consumed", stop);
+  outage.join();
+  EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(IngestExport()));
+}
+
+// Produces raw bytes to partition 0 of `topic`.
+void ProduceRaw(const std::string& bootstrap, const std::string& topic, const std::vector<std::string>& values) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_t* p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  ASSERT_NE(p, nullptr) << err;
+  for (const auto& v : values) {
+    ASSERT_EQ(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ASSERT_EQ(rd_kafka_flush(p, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(p);
+}
+
+// Reads every message of `topic`'s partition 0 with its headers.
+std::vector<std::map<std::string, std::string>> ReadHeaders(const std::string& bootstrap, const std::string& topic, size_t want) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "reader", err, sizeof err);
+  rd_kafka_t* c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(c, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  std::vector<std::map<std::string, std::string>> out;
+  for (int i = 0; i < 100 && out.size() < want; ++i) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 100);
+    if (!m) continue;
+    if (!m->err) {
+      std::map<std::string, std::string> h;
+      rd_kafka_headers_t* hs = nullptr;
+      if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* val;
+        size_t size;
+        for (size_t k = 0; rd_kafka_header_get_all(hs, k, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++k) {
+          h[name] = std::string(static_cast<const char*>(val), size);
+        }
+      }
+      out.push_back(std::move(h));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(c);
+  rd_kafka_destroy(c);
+  return out;
+}
+
+TEST_F(KafkaTest, BadRecordsGoToTheDeadLetterTopicAndNeverStallThePartition) {
+  ASSERT_FALSE(broker_->CreateTopic("events.dlq", 1).has_value());
+  pb::Event missing;  // valid Protobuf without event_id, type or time
+  missing.set_member("m1");
+  pb::Event unknown;
+  unknown.set_event_id("u1");
+  unknown.set_occurred_at_ms(Ms(At(1)));
+  unknown.set_type(static_cast<pb::EventType>(42));
+  auto good = DecodeJson(Checkin("c-good", At(1), "after-the-bad-ones")).value();
+  ProduceRaw(broker_->bootstrap_servers(), "events",
+             {std::string("\xff\xff\xff\x01 garbage"), missing.SerializeAsString(), unknown.SerializeAsString(), good.SerializeAsString()});
+  std::atomic<bool> stop{false};
+  auto st = Consume(dir_ / "consumed", stop);
+  EXPECT_EQ(st.dead_lettered, 3);
+  const std::string out = Export(dir_ / "consumed");
+  EXPECT_NE(out.find(R"("id":"after-the-bad-ones")"), std::string::npos) << "the good record after the bad ones was applied";
+  EXPECT_NE(out.find(R"("reason":"invalid_event","source":"events/0","position":0)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("id":"u1","reason":"unknown_type","source":"events/0","position":2)"), std::string::npos) << out;
+  auto dlq = ReadHeaders(broker_->bootstrap_servers(), "events.dlq", 3);
+  ASSERT_EQ(dlq.size(), 3u);
+  EXPECT_EQ(dlq[0]["fission.reason"], "invalid_event");
+  EXPECT_EQ(dlq[0]["fission.source.offset"], "0");
+  EXPECT_NE(dlq[1]["fission.detail"].find("event_id"), std::string::npos);
+  EXPECT_EQ(dlq[2]["fission.reason"], "unknown_type");
+  EXPECT_EQ(dlq[2]["fission.source.partition"], "0");
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t SpawnFission(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv{const_cast<char*>(FISSION_BIN)};
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(FISSION_BIN, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+TEST_F(KafkaTest, SigkillMidStreamThenRestartLosesAndDoublesNothing) {
+  Publish();
+  const std::vector<std::string> args = {"run", "--brokers", broker_->bootstrap_servers(), "--topic", "events",
+                                         "--group", "killed", "--data-dir", dir_ / "consumed", "--rules", dir_ / "rules.json",
+                                         "--no-sync", "--idle-ms", "1000", "-X", "session.timeout.ms=6000", "--exit-at-end"};
+  pid_t pid = SpawnFission(args, dir_ / "run1.log");
+  // Kill 300 ms after the partitions are assigned: in the middle of consuming.
+  for (int i = 0; i < 300 && Slurp(dir_ / "run1.log").find("assigned") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_EQ(Slurp(dir_ / "run1.log").find("consumed"), std::string::npos) << "the first run finished before the kill";
+  pid = SpawnFission(args, dir_ / "run2.log");
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(IngestExport()));
+}
+
+}  // namespace
+}  // namespace fission::test
