@@ -312,6 +312,7 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
   size_t since_checkpoint = 0;
   auto last_checkpoint = Clock::now();
   bool warned_partial = false;
+  Clock::time_point first_record{};
   while (!stop.load() && !c.error) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     const auto now = Clock::now();
@@ -322,7 +323,7 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
       } else if (m->err) {
         log(fmt::format("Kafka: {}", rd_kafka_message_errstr(m)));
       } else {
-        ++c.stats.consumed;
+        if (c.stats.consumed++ == 0) first_record = now;
         c.at_end.erase(lane);
         if (c.idle.erase(lane)) c.UpdateLanes();
         const std::string_view bytes(static_cast<const char*>(m->payload), m->len);
@@ -376,6 +377,7 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
     }
   }
   if (!c.error && since_checkpoint > 0) c.Checkpoint(rk);
+  if (c.stats.consumed > 0) c.stats.consuming_seconds = std::chrono::duration<double>(Clock::now() - first_record).count();
   rd_kafka_flush(producer.value().get(), 30'000);
   rd_kafka_consumer_close(rk);
   if (c.error) return Result<RunStats, KafkaError>::Error({fmt::format("store error, stopped without applying further: {}", c.error->message)});

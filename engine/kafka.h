@@ -96,6 +96,7 @@ struct RunStats {
   int64_t dead_lettered = 0;
   int64_t checkpoints = 0;
   int assigned_partitions = 0;  // the most held at once
+  double consuming_seconds = 0;  // from the first record to the end (excludes the group join)
   int topic_partitions = 0;
 };
 
