@@ -286,5 +286,41 @@ TEST_F(KafkaTest, SigkillMidStreamThenRestartLosesAndDoublesNothing) {
   EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(IngestExport()));
 }
 
+TEST_F(KafkaTest, PublishRefusesInvalidLinesWithTheirNumbersAndExitsNonZero) {
+  std::ofstream(dir_ / "mixed.jsonl") << Checkin("c1", At(1), "m1") << "\n{broken\n"
+                                       << Pay("p1", At(1), "m1", "o1", -5) << "\n" << Checkin("c2", At(1), "m2") << "\n";
+  pid_t pid = SpawnFission({"publish", "--brokers", broker_->bootstrap_servers(), "--topic", "events", dir_ / "mixed.jsonl"},
+                           dir_ / "publish.log");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string log = Slurp(dir_ / "publish.log");
+  EXPECT_NE(log.find("mixed.jsonl:2: invalid_event: malformed JSON"), std::string::npos) << log;
+  EXPECT_NE(log.find("mixed.jsonl:3: invalid_event: field 'amount_fen' must be in [1, 1000000000000], got -5"), std::string::npos) << log;
+  EXPECT_NE(log.find("published 2 of 4 lines"), std::string::npos) << log;
+}
+
+TEST(KafkaSettings, ConfigFileThenDashXInOrderAndMalformedLinesRefused) {
+  auto s = kafka::MakeSettings("h:1", {"security.protocol=SASL_SSL", "session.timeout.ms = 7000"},
+                               std::string(FISSION_SOURCE_DIR) + "/ops/kafka/fission.properties");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  const auto& p = s.value().props;
+  EXPECT_EQ(p.front(), (std::pair<std::string, std::string>{"bootstrap.servers", "h:1"}));
+  EXPECT_EQ(p.back(), (std::pair<std::string, std::string>{"session.timeout.ms", "7000"}));
+  auto bad = kafka::MakeSettings("h:1", {"novalue"}, "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("expected key=value"), std::string::npos);
+}
+
+TEST(KafkaKeys, AnOrdersLifeSharesOneKeyAndMembersKeyTheirOwnActs) {
+  auto pay = DecodeJson(Pay("p1", At(1), "m1", "o1", 100)).value();
+  auto refund = DecodeJson(Refund("r1", At(2), "o1", 50)).value();
+  auto checkin = DecodeJson(R"({"event_id":"c","type":"checkin","occurred_at":")" + At(1) + R"(","member":"m1","tenant":"shop"})").value();
+  EXPECT_EQ(kafka::EventKey(pay), "default/o1");
+  EXPECT_EQ(kafka::EventKey(refund), kafka::EventKey(pay));
+  EXPECT_EQ(kafka::EventKey(checkin), "shop/m1");
+}
+
 }  // namespace
 }  // namespace fission::test
