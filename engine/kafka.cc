@@ -119,12 +119,7 @@ Result<Settings, KafkaError> MakeSettings(const std::string& brokers, const std:
   return s;
 }
 
-std::string EventKey(const pb::Event& e) {
-  const std::string& entity = (e.type() == pb::PAYMENT || e.type() == pb::REFUND) ? e.order_id()
-                              : e.type() == pb::SHARE                          ? e.sharer()
-                                                                               : e.member();
-  return e.tenant() + "/" + entity;
-}
+std::string EventKey(const pb::Event& e) { return e.tenant(); }
 
 Result<PublishStats, KafkaError> PublishJsonLines(
     const Settings& settings, const std::string& topic, std::istream& in,
@@ -203,6 +198,7 @@ struct Consumer {
   std::set<std::string> idle;
   std::optional<DbError> error;
   RunStats stats;
+  Clock::time_point last_rebalance = Clock::now();
 
   static std::string Lane(const char* topic, int32_t partition) { return fmt::format("{}/{}", topic, partition); }
 
@@ -259,6 +255,7 @@ struct Consumer {
       (*log)(fmt::format("revoked {} partitions", parts->cnt));
     }
     stats.assigned_partitions = std::max(stats.assigned_partitions, static_cast<int>(assigned.size()));
+    last_rebalance = Clock::now();
     UpdateLanes();
   }
 };
@@ -311,7 +308,7 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
   Processor& proc = engine.mutable_processor();
   size_t since_checkpoint = 0;
   auto last_checkpoint = Clock::now();
-  bool warned_partial = false;
+  int reported_partitions = -1;
   Clock::time_point first_record{};
   while (!stop.load() && !c.error) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
@@ -362,18 +359,21 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
       since_checkpoint = 0;
       last_checkpoint = now;
     }
-    if (!warned_partial && !c.assigned.empty() && c.stats.topic_partitions > 0 &&
-        static_cast<int>(c.assigned.size()) < c.stats.topic_partitions) {
-      warned_partial = true;
-      log(fmt::format("WARNING: this instance reads {} of {} partitions of '{}'. Projections are exact only "
-                      "when one instance reads every partition of a topic (see engine/README.md, scale-out).",
-                      c.assigned.size(), c.stats.topic_partitions, options.topic));
+    if (!c.assigned.empty() && static_cast<int>(c.assigned.size()) != reported_partitions) {
+      reported_partitions = static_cast<int>(c.assigned.size());
+      log(fmt::format("reading {} of {} partitions of '{}': projections of the tenants keyed to them",
+                      reported_partitions, c.stats.topic_partitions, options.topic));
     }
-    if (options.exit_at_end && !c.assigned.empty() && c.at_end.size() == c.assigned.size() &&
-        (c.stats.topic_partitions == 0 || static_cast<int>(c.assigned.size()) >= c.stats.topic_partitions)) {
-      engine.mutable_processor().Flush();
-      c.Checkpoint(rk);
-      break;
+    if (options.exit_at_end && !c.assigned.empty() && c.at_end.size() == c.assigned.size()) {
+      // Drained, and the group quiet for idle_ms: no partition is about to
+      // move here (a peer that died is noticed within its session timeout).
+      Clock::time_point last = c.last_rebalance;
+      for (const auto& [lane, since] : c.at_end) last = std::max(last, since);
+      if (now - last >= std::chrono::milliseconds(options.idle_ms)) {
+        engine.mutable_processor().Flush();
+        c.Checkpoint(rk);
+        break;
+      }
     }
   }
   if (!c.error && since_checkpoint > 0) c.Checkpoint(rk);

@@ -40,9 +40,10 @@ Result<Settings, KafkaError> MakeSettings(const std::string& brokers,
                                           const std::vector<std::string>& x_props,
                                           const std::string& config_file);
 
-// The partitioning key of an event: "<tenant>/<entity>", where the entity is
-// the order for payments and refunds (an order's life stays in one partition)
-// and the acting member for shares, joins and check-ins.
+// The partitioning key of an event: its tenant. Every effect of an event
+// (bindings, commissions, tiers, groups) stays inside its tenant, so a
+// partition carries whole tenants and an instance that reads it folds them
+// completely: the tenant is the unit of scale-out.
 std::string EventKey(const pb::Event& e);
 
 struct PublishStats {
@@ -84,8 +85,9 @@ struct RunOptions {
   // A partition that has been at its end this long (wall clock, engine-side)
   // stops holding back the watermark until it delivers again.
   int64_t idle_ms = 10'000;
-  // Exit once every assigned partition is at its end: apply everything
-  // buffered and fire due timers first (finite input, as `ingest` does).
+  // Exit once every assigned partition is at its end and the group has been
+  // quiet for idle_ms: apply everything buffered and fire due timers first
+  // (finite input, as `ingest` does).
   bool exit_at_end = false;
   size_t batch_events = 8192;
   int64_t checkpoint_ms = 500;

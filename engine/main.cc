@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <tuple>
 #include <atomic>
 #include <csignal>
 #include <thread>
@@ -112,12 +113,38 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
   return 0;
 }
 
-int RunExport(const std::string& data_dir) {
-  auto db = StateDb::OpenReadOnly(data_dir);
-  if (!db.ok()) return Fail(db.error().message, 2);
+// One data dir streams; several (instances that each own some tenants) are
+// merged into the canonical order of their union, in memory.
+int RunExport(const std::vector<std::string>& data_dirs) {
   try {
     std::ios::sync_with_stdio(false);
-    ExportAll(*db.value(), std::cout);
+    if (data_dirs.size() == 1) {
+      auto db = StateDb::OpenReadOnly(data_dirs[0]);
+      if (!db.ok()) return Fail(db.error().message, 2);
+      ExportAll(*db.value(), std::cout);
+    } else {
+      struct Keyed {
+        int kind;
+        std::string key, line;
+      };
+      std::vector<Keyed> all;
+      for (const auto& dir : data_dirs) {
+        auto db = StateDb::OpenReadOnly(dir);
+        if (!db.ok()) return Fail(db.error().message, 2);
+        ExportKeyed(*db.value(), [&](int kind, std::string_view key, const std::string& line) {
+          all.push_back({kind, std::string(key), line});
+        });
+      }
+      std::stable_sort(all.begin(), all.end(), [](const Keyed& a, const Keyed& b) {
+        return std::tie(a.kind, a.key) < std::tie(b.kind, b.key);
+      });
+      for (size_t i = 0; i < all.size(); ++i) {
+        if (i > 0 && all[i].kind == all[i - 1].kind && all[i].key == all[i - 1].key) {
+          return Fail(fmt::format("the data dirs overlap: both hold the same record ({})", all[i].line.substr(0, 120)), 2);
+        }
+        std::cout << all[i].line << '\n';
+      }
+    }
     std::cout.flush();
   } catch (const std::exception& ex) {
     return Fail(ex.what(), 2);
@@ -288,8 +315,9 @@ int main(int argc, char** argv) {
   ingest->add_option("events", ia.inputs, "JSONL files, or - for standard input")->required();
 
   std::string data_dir;
+  std::vector<std::string> export_dirs;
   auto* exp = app.add_subcommand("export", "Write every projection as canonical JSON lines (spec section 7) to stdout");
-  exp->add_option("--data-dir", data_dir, "Data directory")->required();
+  exp->add_option("--data-dir", export_dirs, "Data directory; repeat to merge instances that own different tenants")->required();
 
   std::string q_kind, q_id, q_tenant = "default";
   auto* query = app.add_subcommand("query", "Print one record as JSON; exit 1 if it does not exist");
@@ -306,6 +334,7 @@ int main(int argc, char** argv) {
   gen->add_option("--members", so.members, "Number of members")->capture_default_str()->check(CLI::Range(int64_t{10}, int64_t{100'000'000}));
   gen->add_option("--days", so.days, "Days of traffic")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3650}));
   gen->add_option("--bad-fraction", so.bad_fraction, "Fraction of hostile lines")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  gen->add_option("--tenants", so.tenants, "Independent shops (tenants shop-00...); 1 = tenant default")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1000}));
   gen->add_option("--out", gen_out, "Events file to write")->required();
   gen->add_option("--rules-out", gen_rules, "Also write the matching rules file here");
 
@@ -358,7 +387,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*ingest) return RunIngest(ia, nullptr, nullptr);
-    if (*exp) return RunExport(data_dir);
+    if (*exp) return RunExport(export_dirs);
     if (*query) return RunQuery(data_dir, q_kind, q_id, q_tenant);
     if (*gen) return RunGenerate(so, gen_out, gen_rules);
     if (*publish) return RunPublish(pk, pub_input);

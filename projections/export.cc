@@ -181,32 +181,35 @@ std::string Dump(const Json& j, int indent = -1) {
 
 }  // namespace
 
-int64_t ExportAll(Store& s, std::ostream& out) {
-  int64_t n = 0;
-  auto emit = [&](const Json& j) {
-    out << Dump(j) << '\n';
-    ++n;
-  };
+void ExportKeyed(Store& s, const std::function<void(int, std::string_view, const std::string&)>& fn) {
   s.Scan(Table::kDistributor, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
     const auto& d = static_cast<const pb::Distributor&>(row);
-    if (d.lines() > 0 || d.shares() > 0) emit(DistributorJson(s, k, d, false));
+    if (d.lines() > 0 || d.shares() > 0) fn(0, k, Dump(DistributorJson(s, k, d, false)));
     return true;
   });
   s.Scan(Table::kGroup, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
-    emit(GroupJson(k, static_cast<const pb::Group&>(row)));
+    fn(1, k, Dump(GroupJson(k, static_cast<const pb::Group&>(row))));
     return true;
   });
   s.Scan(Table::kMember, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
-    emit(MemberJson(k, static_cast<const pb::Member&>(row)));
+    fn(2, k, Dump(MemberJson(k, static_cast<const pb::Member&>(row))));
     return true;
   });
   s.Scan(Table::kOrder, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
-    emit(OrderJson(k, static_cast<const pb::Order&>(row), false));
+    fn(3, k, Dump(OrderJson(k, static_cast<const pb::Order&>(row), false)));
     return true;
   });
-  s.Scan(Table::kRejection, "", [&](std::string_view, const google::protobuf::MessageLite& row) {
-    emit(RejectionJson(static_cast<const pb::Rejection&>(row)));
+  s.Scan(Table::kRejection, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
+    fn(4, k, Dump(RejectionJson(static_cast<const pb::Rejection&>(row))));
     return true;
+  });
+}
+
+int64_t ExportAll(Store& s, std::ostream& out) {
+  int64_t n = 0;
+  ExportKeyed(s, [&](int, std::string_view, const std::string& line) {
+    out << line << '\n';
+    ++n;
   });
   return n;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <queue>
+#include <tuple>
 #include <vector>
 
 #include "events/time.h"
@@ -41,10 +42,12 @@ struct Queued {
   }
 };
 
+using Emit = std::function<void(int64_t arrival_ms, const std::string&)>;
+
 class Generator {
  public:
-  Generator(const SynthOptions& o, const std::function<void(const std::string&)>& emit)
-      : o_(o), rng_(o.seed), emit_(emit) {
+  Generator(const SynthOptions& o, const Emit& emit, std::string tenant = "")
+      : o_(o), rng_(o.seed), emit_(emit), tenant_(std::move(tenant)) {
     habit_.resize(static_cast<size_t>(o.members));
     for (auto& h : habit_) {
       const int64_t r = rng_.Uniform(100);
@@ -84,12 +87,17 @@ class Generator {
   }
 
   void Push(int64_t occurred_ms, std::string line) {
+    if (!tenant_.empty()) line.insert(1, fmt::format(R"("tenant":"{}",)", tenant_));
     int64_t arrival = occurred_ms + rng_.Uniform(20'000);  // mild disorder, well within 60 s
     if (rng_.Chance(o_.very_late_fraction)) arrival += 300'000;
     if (rng_.Chance(o_.duplicate_fraction)) {
       queue_.push({arrival + rng_.Uniform(600'000), seq_++, line});
     }
-    if (rng_.Chance(o_.bad_fraction)) queue_.push({arrival, seq_++, Hostile(occurred_ms)});
+    if (rng_.Chance(o_.bad_fraction)) {
+      std::string bad = Hostile(occurred_ms);
+      if (!tenant_.empty()) bad.insert(1, fmt::format(R"("tenant":"{}",)", tenant_));
+      queue_.push({arrival, seq_++, std::move(bad)});
+    }
     queue_.push({arrival, seq_++, std::move(line)});
   }
 
@@ -198,7 +206,7 @@ class Generator {
 
   void Release(int64_t before_ms) {
     while (!queue_.empty() && queue_.top().arrival_ms < before_ms) {
-      emit_(queue_.top().line);
+      emit_(queue_.top().arrival_ms, queue_.top().line);
       ++counts_.lines;
       queue_.pop();
     }
@@ -206,7 +214,8 @@ class Generator {
 
   SynthOptions o_;
   Rng rng_;
-  const std::function<void(const std::string&)>& emit_;
+  const Emit& emit_;
+  std::string tenant_;
   std::priority_queue<Queued, std::vector<Queued>, std::greater<>> queue_;
   std::vector<double> habit_;
   std::vector<bool> is_distributor_;
@@ -222,10 +231,36 @@ class Generator {
 }  // namespace
 
 SynthCounts Synthesize(const SynthOptions& options, const std::function<void(const std::string&)>& emit) {
-  return Generator(options, emit).Run();
+  if (options.tenants <= 1) {
+    Emit e = [&](int64_t, const std::string& l) { emit(l); };
+    return Generator(options, e).Run();
+  }
+  // Several shops: one generator each (own seed, own members), merged in
+  // arrival order (ties by shop). Held in memory: meant for tests and demos.
+  struct Line {
+    int64_t arrival_ms;
+    int64_t shop;
+    uint64_t seq;
+    std::string text;
+  };
+  std::vector<Line> all;
+  for (int64_t k = 0; k < options.tenants; ++k) {
+    SynthOptions o = options;
+    o.seed = options.seed * 1000 + static_cast<uint64_t>(k);
+    o.members = std::max<int64_t>(10, options.members / options.tenants);
+    uint64_t seq = 0;
+    Emit e = [&](int64_t arrival, const std::string& l) { all.push_back({arrival, k, seq++, l}); };
+    Generator(o, e, fmt::format("shop-{:02}", k)).Run();
+  }
+  std::sort(all.begin(), all.end(), [](const Line& a, const Line& b) {
+    return std::tie(a.arrival_ms, a.shop, a.seq) < std::tie(b.arrival_ms, b.shop, b.seq);
+  });
+  for (const auto& l : all) emit(l.text);
+  return SynthCounts{static_cast<int64_t>(all.size())};
 }
 
 std::string SynthRulesJson(const SynthOptions& o) {
+  // Tenants without their own list use "default"'s, so one list serves every shop.
   const std::string v2_from = FormatRfc3339(Millis(o.start_ms + o.days / 2 * kDayMs));
   return fmt::format(R"({{
   "tenants": {{

@@ -28,6 +28,9 @@ struct SynthOptions {
   double duplicate_fraction = 0.003;
   // Fraction of events delayed far beyond the default lateness bound.
   double very_late_fraction = 0.0005;
+  // Independent shops ("shop-00", "shop-01", ...), members split among them.
+  // 1: a single tenant, "default" (the tenant field is omitted).
+  int64_t tenants = 1;
 };
 
 struct SynthCounts {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "engine/kafka.h"
 #include "replay/synth.h"
@@ -58,8 +59,9 @@ class KafkaTest : public ::testing::Test {
     ASSERT_FALSE(broker_->CreateTopic("events", 4).has_value());
     SynthOptions o;
     o.seed = 21;
-    o.members = 1500;
+    o.members = 1600;
     o.days = 14;
+    o.tenants = 8;  // keys are tenants: eight shops spread over the four partitions
     o.bad_fraction = 0;  // hostile lines never reach Kafka: publish refuses them
     // An event beyond the lateness bound is late against the greatest time
     // seen; across partitions that is the slowest partition's (spec section
@@ -88,7 +90,8 @@ class KafkaTest : public ::testing::Test {
     ASSERT_EQ(r.value().sent, r.value().lines);
   }
 
-  kafka::RunStats Consume(const std::string& data_dir, const std::atomic<bool>& stop, bool exit_at_end = true) {
+  kafka::RunStats Consume(const std::string& data_dir, const std::atomic<bool>& stop, bool exit_at_end = true,
+                          int64_t idle_ms = 1000) {
     EngineOptions opt;
     opt.db.sync_commits = false;
     auto engine = Engine::Open(data_dir, rules_, opt);
@@ -98,7 +101,7 @@ class KafkaTest : public ::testing::Test {
     ro.topic = "events";
     ro.group = "g";
     ro.exit_at_end = exit_at_end;
-    ro.idle_ms = 1000;
+    ro.idle_ms = idle_ms;
     ro.batch_events = 200;
     auto r = kafka::Run(*engine.value(), ro, stop, [](const std::string&) {});
     EXPECT_TRUE(r.ok()) << r.error().message;
@@ -132,6 +135,41 @@ TEST_F(KafkaTest, FourPartitionsConsumedEqualTheIngestOfTheSameEvents) {
   ASSERT_GT(want.size(), 50'000u);
   EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(want));
   EXPECT_NE(Export(dir_ / "consumed").find(R"("source":"events/)"), std::string::npos);
+}
+
+// The canonical export of the union of several data dirs.
+std::string MergedExport(const std::vector<std::string>& dirs) {
+  std::vector<std::tuple<int, std::string, std::string>> all;
+  for (const auto& d : dirs) {
+    auto db = StateDb::OpenReadOnly(d);
+    EXPECT_TRUE(db.ok());
+    ExportKeyed(*db.value(), [&](int kind, std::string_view key, const std::string& line) { all.emplace_back(kind, key, line); });
+  }
+  std::sort(all.begin(), all.end());
+  std::string out;
+  for (auto& [k, key, line] : all) out += line + "\n";
+  return out;
+}
+
+TEST_F(KafkaTest, TwoInstancesInOneGroupShareThePartitionsAndTogetherEqualIngest) {
+  Publish();
+  std::atomic<bool> stop{false};
+  kafka::RunStats a, b;
+  // Quiet period above the join time of the second member, so neither exits
+  // before the group settles.
+  std::thread ta([&] { a = Consume(dir_ / "a", stop, true, 4000); });
+  std::thread tb([&] { b = Consume(dir_ / "b", stop, true, 4000); });
+  ta.join();
+  tb.join();
+  EXPECT_GT(a.consumed, 0);
+  EXPECT_GT(b.consumed, 0);
+  EXPECT_EQ(a.consumed + b.consumed, 0 + [&] {
+    std::ifstream in(dir_ / "events.jsonl");
+    int64_t n = 0;
+    for (std::string l; std::getline(in, l);) ++n;
+    return n;
+  }());
+  EXPECT_TRUE(WithoutInputPositions(MergedExport({dir_ / "a", dir_ / "b"})) == WithoutInputPositions(IngestExport()));
 }
 
 TEST_F(KafkaTest, ARestartedConsumerResumesFromItsStoredPositions) {
@@ -286,6 +324,33 @@ TEST_F(KafkaTest, SigkillMidStreamThenRestartLosesAndDoublesNothing) {
   EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(IngestExport()));
 }
 
+TEST_F(KafkaTest, SigkillOneOfTwoInstancesAndTheOtherTakesOverItsPartitions) {
+  Publish();
+  auto args = [&](const std::string& data) {
+    return std::vector<std::string>{"run", "--brokers", broker_->bootstrap_servers(), "--topic", "events", "--group", "pair",
+                                    "--data-dir", data, "--rules", dir_ / "rules.json", "--no-sync",
+                                    "-X", "session.timeout.ms=6000", "--exit-at-end", "--idle-ms", "9000"};
+  };
+  pid_t a = SpawnFission(args(dir_ / "a"), dir_ / "a.log");
+  pid_t b = SpawnFission(args(dir_ / "b"), dir_ / "b.log");
+  // Kill A once both hold partitions, while A is consuming.
+  for (int i = 0; i < 400; ++i) {
+    if (Slurp(dir_ / "a.log").find("assigned") != std::string::npos &&
+        Slurp(dir_ / "b.log").find("assigned") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  kill(a, SIGKILL);
+  int status = 0;
+  waitpid(a, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  waitpid(b, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Slurp(dir_ / "b.log");
+  const std::string blog = Slurp(dir_ / "b.log");
+  EXPECT_NE(blog.find("reading 4 of 4 partitions"), std::string::npos) << "B never took over A's partitions:\n" << blog;
+  EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "b")) == WithoutInputPositions(IngestExport()));
+}
+
 TEST_F(KafkaTest, PublishRefusesInvalidLinesWithTheirNumbersAndExitsNonZero) {
   std::ofstream(dir_ / "mixed.jsonl") << Checkin("c1", At(1), "m1") << "\n{broken\n"
                                        << Pay("p1", At(1), "m1", "o1", -5) << "\n" << Checkin("c2", At(1), "m2") << "\n";
@@ -313,13 +378,13 @@ TEST(KafkaSettings, ConfigFileThenDashXInOrderAndMalformedLinesRefused) {
   EXPECT_NE(bad.error().message.find("expected key=value"), std::string::npos);
 }
 
-TEST(KafkaKeys, AnOrdersLifeSharesOneKeyAndMembersKeyTheirOwnActs) {
+TEST(KafkaKeys, ATenantsEventsShareOneKey) {
   auto pay = DecodeJson(Pay("p1", At(1), "m1", "o1", 100)).value();
-  auto refund = DecodeJson(Refund("r1", At(2), "o1", 50)).value();
+  auto refund = DecodeJson(Refund("r1", At(2), "o2", 50)).value();
   auto checkin = DecodeJson(R"({"event_id":"c","type":"checkin","occurred_at":")" + At(1) + R"(","member":"m1","tenant":"shop"})").value();
-  EXPECT_EQ(kafka::EventKey(pay), "default/o1");
+  EXPECT_EQ(kafka::EventKey(pay), "default");
   EXPECT_EQ(kafka::EventKey(refund), kafka::EventKey(pay));
-  EXPECT_EQ(kafka::EventKey(checkin), "shop/m1");
+  EXPECT_EQ(kafka::EventKey(checkin), "shop");
 }
 
 }  // namespace
