@@ -195,7 +195,9 @@ void PrintDemoSummary(const std::string& bin, const std::string& data_dir, const
     ++distributors;
     total_settled += d.settled_fen();
     total_clawed += d.clawed_back_fen();
-    top.push_back({std::string(KeyPart(k, 1)), d.settled_fen(), d.pending_fen(), d.settled_fen() - d.clawed_back_fen(), d.downlines()});
+    const std::string tenant(KeyPart(k, 0));
+    top.push_back({(tenant == "default" ? "" : tenant + "/") + std::string(KeyPart(k, 1)), d.settled_fen(), d.pending_fen(),
+                   d.settled_fen() - d.clawed_back_fen(), d.downlines()});
     return true;
   });
   std::sort(top.begin(), top.end(), [](const Top& a, const Top& b) { return a.settled != b.settled ? a.settled > b.settled : a.id < b.id; });
@@ -226,19 +228,24 @@ void PrintDemoSummary(const std::string& bin, const std::string& data_dir, const
                            ok + failed ? 100.0 * static_cast<double>(ok) / static_cast<double>(ok + failed) : 0.0);
   std::cout << fmt::format("Distributors (分销): {}; settled commission ¥{}, clawed back ¥{}\n", Thousands(distributors), Yuan(total_settled), Yuan(total_clawed));
   std::cout << "\nTop distributors by settled earnings:\n";
-  std::cout << fmt::format("  {:<10} {:>12} {:>12} {:>12} {:>9}\n", "id", "settled ¥", "pending ¥", "balance ¥", "downlines");
+  std::cout << fmt::format("  {:<16} {:>12} {:>12} {:>12} {:>9}\n", "id", "settled ¥", "pending ¥", "balance ¥", "downlines");
   for (size_t i = 0; i < std::min<size_t>(5, top.size()); ++i) {
-    std::cout << fmt::format("  {:<10} {:>12} {:>12} {:>12} {:>9}\n", top[i].id, Yuan(top[i].settled), Yuan(top[i].pending), Yuan(top[i].balance), top[i].downlines);
+    std::cout << fmt::format("  {:<16} {:>12} {:>12} {:>12} {:>9}\n", top[i].id, Yuan(top[i].settled), Yuan(top[i].pending), Yuan(top[i].balance), top[i].downlines);
   }
   std::cout << fmt::format("\nMember tiers (会员等级), {} members; longest current check-in streak {} days:\n", Thousands(members), best_streak);
   for (auto& [t, n] : tiers) std::cout << fmt::format("  {:<10} {:>8}  {:.1f}%\n", t, Thousands(n), 100.0 * static_cast<double>(n) / static_cast<double>(std::max<int64_t>(1, members)));
   std::cout << "\nRejections by reason:\n";
   if (stats.rejected.empty()) std::cout << "  none\n";
   for (auto& [r, n] : stats.rejected) std::cout << fmt::format("  {:<24} {:>6}\n", r, n);
-  const std::string who = top.empty() ? "m000001" : top[0].id;
+  std::string who = top.empty() ? "m000001" : top[0].id;
+  std::string tenant_flag;
+  if (auto slash = who.find('/'); slash != std::string::npos) {
+    tenant_flag = " --tenant " + who.substr(0, slash);
+    who = who.substr(slash + 1);
+  }
   std::cout << "\nLook further:\n"
-            << fmt::format("  {} query --data-dir {} distributor {}\n", bin, data_dir, who)
-            << fmt::format("  {} query --data-dir {} member {}\n", bin, data_dir, who)
+            << fmt::format("  {} query --data-dir {}{} distributor {}\n", bin, data_dir, tenant_flag, who)
+            << fmt::format("  {} query --data-dir {}{} member {}\n", bin, data_dir, tenant_flag, who)
             << fmt::format("  {} export --data-dir {} | grep '\"kind\":\"rejection\"' | head\n", bin, data_dir)
             << fmt::format("  {} ingest --data-dir /tmp/again --rules {} {}\n", bin, rules_path, events_path);
 }
@@ -296,6 +303,41 @@ int RunDevBroker(int brokers, const std::string& topic, int partitions) {
   return 0;
 }
 
+// The demo over Kafka: an in-process mock cluster, the events published as
+// Protobuf (invalid lines are refused by publish, as for any producer), then
+// consumed into the data dir.
+int RunDemoOverKafka(const std::string& events, const std::string& rules_path, const std::string& data,
+                     RunStats* stats, double* secs) {
+  auto broker = kafka::DevBroker::Start(3);
+  if (!broker.ok()) return Fail(broker.error().message, 2);
+  if (auto e = broker.value()->CreateTopic("fission.events", 4)) return Fail(e->message, 2);
+  std::cerr << fmt::format("Mock Kafka cluster (in memory, development only) at {}\n", broker.value()->bootstrap_servers());
+  auto settings = kafka::MakeSettings(broker.value()->bootstrap_servers(), {}, "").value();
+  std::ifstream in(events, std::ios::binary);
+  auto pub = kafka::PublishJsonLines(settings, "fission.events", in, nullptr);
+  if (!pub.ok()) return Fail(pub.error().message, 2);
+  std::cerr << fmt::format("Published {} events ({} invalid lines refused by publish)\n", pub.value().sent, pub.value().invalid);
+  auto rules = LoadRulesFile(rules_path);
+  if (!rules.ok()) return Fail(rules.error().message);
+  const auto start = std::chrono::steady_clock::now();
+  {
+    auto engine = Engine::Open(data, rules.value(), EngineOptions{});
+    if (!engine.ok()) return Fail(engine.error().message, 2);
+    kafka::RunOptions ro;
+    ro.settings = settings;
+    ro.topic = "fission.events";
+    ro.group = "fission-demo";
+    ro.exit_at_end = true;
+    ro.idle_ms = 1000;
+    std::cerr << "Consuming into " << data << " ...\n";
+    auto r = kafka::Run(*engine.value(), ro, g_stop, [](const std::string& m) { std::cerr << "  " << m << "\n"; });
+    if (!r.ok()) return Fail(r.error().message, 2);
+    *stats = engine.value()->stats();
+  }
+  *secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -347,6 +389,9 @@ int main(int argc, char** argv) {
   demo->add_option("--seed", demo_opt.seed, "Random seed")->capture_default_str();
   demo->add_option("--members", demo_opt.members, "Number of members")->capture_default_str()->check(CLI::Range(int64_t{10}, int64_t{10'000'000}));
   demo->add_option("--days", demo_opt.days, "Days of traffic")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3650}));
+  demo->add_option("--tenants", demo_opt.tenants, "Independent shops")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{100}));
+  bool demo_kafka = false;
+  demo->add_flag("--kafka", demo_kafka, "Run over an in-process mock Kafka cluster: publish, then consume (4 partitions)");
 
   KafkaArgs pk;
   std::string pub_input = "-";
@@ -422,15 +467,19 @@ int main(int argc, char** argv) {
       fs::remove_all(data);
       std::cerr << fmt::format("Generating {} days of traffic for {} members (seed {})...\n", demo_opt.days, Thousands(demo_opt.members), demo_opt.seed);
       if (int rc = RunGenerate(demo_opt, events, rules)) return rc;
-      std::cerr << fmt::format("Ingesting into {} ...\n", data);
-      IngestArgs a;
-      a.data_dir = data;
-      a.rules = rules;
-      a.inputs = {events};
-      a.quiet = true;
       RunStats stats;
       double secs = 0;
-      if (int rc = RunIngest(a, &stats, &secs)) return rc;
+      if (demo_kafka) {
+        if (int rc = RunDemoOverKafka(events, rules, data, &stats, &secs)) return rc;
+      } else {
+        std::cerr << fmt::format("Ingesting into {} ...\n", data);
+        IngestArgs a;
+        a.data_dir = data;
+        a.rules = rules;
+        a.inputs = {events};
+        a.quiet = true;
+        if (int rc = RunIngest(a, &stats, &secs)) return rc;
+      }
       PrintDemoSummary(argv[0], data, stats, secs, rules, events);
       return 0;
     }
