@@ -233,6 +233,28 @@ struct Consumer {
 
   void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      // Partitions this data dir held before and was not given back now
+      // belong to another instance, which rebuilds their tenants from the
+      // topic: drop them here so no stale copy remains (and should one come
+      // back later, it is rebuilt from the beginning too).
+      std::set<std::string> incoming;
+      for (int i = 0; i < parts->cnt; ++i) incoming.insert(Lane(parts->elems[i].topic, parts->elems[i].partition));
+      std::vector<std::string> gone;
+      for (const auto& [lane, offset] : engine->processor().meta().lane_positions()) {
+        if (lane.rfind(options->topic + "/", 0) == 0 && !incoming.count(lane)) gone.push_back(lane);
+      }
+      Checkpoint(rk);
+      for (const auto& lane : gone) {
+        if (error) break;
+        try {
+          const auto dropped = engine->mutable_processor().DropLane(lane);
+          (*log)(fmt::format("{} now belongs to another instance: dropped its {} tenants here", lane, dropped.size()));
+        } catch (const std::exception& ex) {  // never let an exception unwind into librdkafka
+          error = DbError{ex.what()};
+          break;
+        }
+        Checkpoint(rk);  // DropLane scans: each starts from committed state
+      }
       const auto& pos = engine->processor().meta().lane_positions();
       for (int i = 0; i < parts->cnt; ++i) {
         auto& p = parts->elems[i];

@@ -79,6 +79,11 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
   ++stats_.offered;
   last_reason_.clear();
   last_detail_.clear();
+  if (!lane.empty()) {
+    const std::string& tenant = decoded.ok() ? decoded.value().tenant() : decoded.error().tenant;
+    auto& lanes = *meta_.mutable_tenant_lanes();
+    if (lanes.find(tenant) == lanes.end()) lanes[tenant] = lane;
+  }
   // Check 1: invalid. The event_id, when readable, still counts as seen.
   if (!decoded.ok()) {
     const DecodeError& err = decoded.error();
@@ -195,8 +200,56 @@ void Processor::Drain(bool flush) {
 }
 
 void Processor::Flush() {
+  // The greatest time seen on the lanes still held (all of them, for one reader).
+  if (!meta_.lane_max_seen_ms().empty()) {
+    int64_t m = INT64_MIN;
+    for (const auto& [lane, v] : meta_.lane_max_seen_ms()) m = std::max(m, v);
+    meta_.set_max_seen_ms(m);
+  }
   Drain(true);
   if (meta_.has_max_seen()) meta_.set_flushed_through_ms(meta_.max_seen_ms());
+}
+
+std::vector<std::string> Processor::DropLane(const std::string& lane) {
+  std::vector<std::string> tenants;
+  for (const auto& [tenant, l] : meta_.tenant_lanes()) {
+    if (l == lane) tenants.push_back(tenant);
+  }
+  // Collect first: a Store may not scan over its own uncommitted erases.
+  std::vector<std::pair<Table, std::string>> rows;
+  for (const std::string& tenant : tenants) {
+    for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kOrder, Table::kRejection,
+                    Table::kLine, Table::kShare, Table::kDedupe}) {
+      store_.Scan(t, tenant + '\0', [&](std::string_view k, const google::protobuf::MessageLite&) {
+        rows.emplace_back(t, std::string(k));
+        return true;
+      });
+    }
+  }
+  for (const auto& [t, k] : rows) store_.EraseRow(t, k);
+  for (const std::string& tenant : tenants) {
+    const std::string prefix = tenant + '\0';
+    for (auto it = pending_.begin(); it != pending_.end();) {  // key: be64 event_id 0x00 tenant
+      if (std::string_view(it->first).substr(it->first.rfind('\0') + 1) == tenant) {
+        store_.EraseRow(Table::kPending, it->first);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = timers_.begin(); it != timers_.end();) {  // key: be64 kind target(tenant 0x00 ...)
+      if (std::string_view(*it).substr(9).rfind(prefix, 0) == 0) {
+        store_.EraseRow(Table::kTimer, *it);
+        it = timers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    meta_.mutable_tenant_lanes()->erase(tenant);
+  }
+  meta_.mutable_lane_positions()->erase(lane);
+  meta_.mutable_lane_max_seen_ms()->erase(lane);
+  return tenants;
 }
 
 void Processor::SaveMeta(int64_t log_position) {

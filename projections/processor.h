@@ -22,6 +22,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "events/rules.h"
 #include "fission/v1/events.pb.h"
@@ -75,6 +76,14 @@ class Processor final : private TimerQueue {
   void SetLanePosition(const std::string& lane, int64_t position) {
     (*meta_.mutable_lane_positions())[lane] = position;
   }
+  // Forgets everything this store holds for the tenants that arrive on
+  // `lane`: their projection rows, dedupe keys, rejections, buffered events and
+  // timers, and the lane's position. Used when a partition is revoked: its new
+  // owner rebuilds those tenants from the topic, so no stale copy remains here.
+  // The store must have no uncommitted changes (commit before and after).
+  // Returns the tenants dropped.
+  std::vector<std::string> DropLane(const std::string& lane);
+
   // Why the last Offer was rejected (empty if it was not).
   const std::string& last_reason() const { return last_reason_; }
   const std::string& last_detail() const { return last_detail_; }

@@ -171,3 +171,33 @@ TEST(Lanes, UndecodableBytesAreRejectedWithTheirPartitionAndOffset) {
 
 }  // namespace
 }  // namespace fission::test
+
+namespace fission::test {
+namespace {
+
+TEST(Lanes, DroppingALaneForgetsItsTenantsAndNothingElse) {
+  Scenario s;
+  auto in = [](const std::string& tenant, std::string json) { return json.insert(1, R"("tenant":")" + tenant + R"(",)"); };
+  s.SendOn("t/0", in("a", Share("sh", At(1, 8), "D", "s1")))
+      .SendOn("t/0", in("a", Pay("p1", At(1, 9), "M", "o1", 1000, ShareArg("s1"))))
+      .SendOn("t/1", in("b", Pay("p2", At(1, 9), "N", "o2", 1000)))
+      .SendOn("t/0", in("a", Checkin("c1", At(1, 9, 0, 30), "M")));  // still buffered
+  const auto dropped = s.processor().DropLane("t/0");
+  EXPECT_EQ(dropped, std::vector<std::string>{"a"});
+  EXPECT_EQ(s.Member("M", "a"), nullptr);
+  EXPECT_EQ(s.Dist("D", "a"), nullptr);
+  EXPECT_EQ(s.processor().meta().lane_positions().count("t/0"), 0u);
+  EXPECT_EQ(s.processor().meta().lane_max_seen_ms().count("t/0"), 0u);
+  s.Flush();
+  EXPECT_EQ(s.Member("M", "a"), nullptr) << "the buffered check-in of the dropped tenant was dropped too";
+  EXPECT_EQ(s.processor().timers(), 0u) << "the dropped line's settlement timer is gone";
+  ASSERT_NE(s.Member("N", "b"), nullptr) << "the other lane's tenant is intact";
+  EXPECT_EQ(s.Member("N", "b")->growth(), 10);
+  // Its dedupe keys are gone too: the same event, fed again, applies afresh.
+  s.SendOn("t/0", in("a", Checkin("c1", At(2), "M"))).Flush();
+  ASSERT_NE(s.Member("M", "a"), nullptr);
+  EXPECT_EQ(s.Member("M", "a")->checkins(), 1);
+}
+
+}  // namespace
+}  // namespace fission::test
