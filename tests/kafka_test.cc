@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -91,7 +92,8 @@ class KafkaTest : public ::testing::Test {
   }
 
   kafka::RunStats Consume(const std::string& data_dir, const std::atomic<bool>& stop, bool exit_at_end = true,
-                          int64_t idle_ms = 1000) {
+                          int64_t idle_ms = 1000,
+                          std::function<void(const std::string&)> log = [](const std::string&) {}) {
     EngineOptions opt;
     opt.db.sync_commits = false;
     auto engine = Engine::Open(data_dir, rules_, opt);
@@ -103,7 +105,7 @@ class KafkaTest : public ::testing::Test {
     ro.exit_at_end = exit_at_end;
     ro.idle_ms = idle_ms;
     ro.batch_events = 200;
-    auto r = kafka::Run(*engine.value(), ro, stop, [](const std::string&) {});
+    auto r = kafka::Run(*engine.value(), ro, stop, log);
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? r.value() : kafka::RunStats{};
   }
@@ -177,9 +179,20 @@ TEST_F(KafkaTest, ALateJoinerTakesPartitionsAndTheFirstInstanceDropsItsCopy) {
   Publish();
   std::atomic<bool> stop{false};
   kafka::RunStats a, b;
-  std::thread ta([&] { a = Consume(dir_ / "a", stop, true, 5000); });
+  std::atomic<bool> a_has_all{false};
+  std::thread ta([&] {
+    a = Consume(dir_ / "a", stop, true, 5000, [&](const std::string& m) {
+      if (m.find("reading 4 of 4") != std::string::npos) a_has_all = true;
+    });
+  });
   // A holds all four partitions and consumes alone before B joins.
-  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  for (int i = 0; i < 600 && !a_has_all; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!a_has_all) {  // never leave a joinable thread behind
+    stop = true;
+    ta.join();
+    FAIL() << "instance A never held all four partitions";
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::thread tb([&] { b = Consume(dir_ / "b", stop, true, 5000); });
   ta.join();
   tb.join();
