@@ -51,8 +51,14 @@ std::string WithoutInputPositions(const std::string& exported) {
   return out;
 }
 
-// "" when equal, else the first line where `got` and `want` differ.
+// "" when equal, else the first line where `got` and `want` differ; both
+// exports are then kept in the temp directory for investigation.
 std::string FirstDifference(const std::string& got, const std::string& want) {
+  if (got != want) {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::ofstream((fs::temp_directory_path() / ("fission-mismatch-" + name + "-got.jsonl")).string()) << got;
+    std::ofstream((fs::temp_directory_path() / ("fission-mismatch-" + name + "-want.jsonl")).string()) << want;
+  }
   std::istringstream g(got), w(want);
   std::string gl, wl;
   for (int n = 1;; ++n) {
