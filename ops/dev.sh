@@ -59,9 +59,10 @@ case "$cmd" in
   test-asan)
     install_missing
     build build/asan Debug -DFISSION_SANITIZE=ON
-    # The multi-instance Kafka tests depend on consumer-group timing, which the
-    # sanitizers slow down: one late-joiner run differed under ASan and is being
-    # investigated (issue 3). They run in the release suite; excluded here.
+    # The multi-instance Kafka tests depend on consumer-group timing. Under the
+    # sanitizers an instance can finish (--exit-at-end) before it sees a peer's
+    # join, leaving overlapping data dirs (engine/README.md, issue 3). They run
+    # in the release suite; excluded here until the merge rule lands.
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       exec ctest --test-dir build/asan --output-on-failure -j "$(nproc)" \
       -E "KafkaTest[.](TwoInstancesInOneGroup|ALateJoiner|SigkillOneOfTwoInstances)"
