@@ -123,27 +123,15 @@ int RunExport(const std::vector<std::string>& data_dirs) {
       if (!db.ok()) return Fail(db.error().message, 2);
       ExportAll(*db.value(), std::cout);
     } else {
-      struct Keyed {
-        int kind;
-        std::string key, line;
-      };
-      std::vector<Keyed> all;
+      std::vector<std::unique_ptr<StateDb>> dbs;
+      std::vector<Store*> stores;
       for (const auto& dir : data_dirs) {
         auto db = StateDb::OpenReadOnly(dir);
         if (!db.ok()) return Fail(db.error().message, 2);
-        ExportKeyed(*db.value(), [&](int kind, std::string_view key, const std::string& line) {
-          all.push_back({kind, std::string(key), line});
-        });
+        dbs.push_back(std::move(db).value());
+        stores.push_back(dbs.back().get());
       }
-      std::stable_sort(all.begin(), all.end(), [](const Keyed& a, const Keyed& b) {
-        return std::tie(a.kind, a.key) < std::tie(b.kind, b.key);
-      });
-      for (size_t i = 0; i < all.size(); ++i) {
-        if (i > 0 && all[i].kind == all[i - 1].kind && all[i].key == all[i - 1].key) {
-          return Fail(fmt::format("the data dirs overlap: both hold the same record ({})", all[i].line.substr(0, 120)), 2);
-        }
-        std::cout << all[i].line << '\n';
-      }
+      if (auto err = ExportMerged(stores, std::cout)) return Fail(*err, 2);
     }
     std::cout.flush();
   } catch (const std::exception& ex) {

@@ -1,6 +1,8 @@
 #include "projections/export.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "events/time.h"
 
@@ -212,6 +214,60 @@ int64_t ExportAll(Store& s, std::ostream& out) {
     ++n;
   });
   return n;
+}
+
+std::optional<std::string> ExportMerged(const std::vector<Store*>& stores, std::ostream& out) {
+  // Which store supplies each tenant.
+  struct Claim {
+    size_t store;
+    int64_t position;  // -1: unknown
+  };
+  std::map<std::string, Claim> owner;
+  std::map<std::string, int> claims;
+  for (size_t i = 0; i < stores.size(); ++i) {
+    const auto* meta = stores[i]->Find<pb::ProcessorMeta>(Table::kMeta, "");
+    std::set<std::string> tenants;
+    for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kOrder, Table::kRejection}) {
+      stores[i]->Scan(t, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
+        tenants.emplace(KeyPart(k, 0));
+        return true;
+      });
+    }
+    for (const auto& tenant : tenants) {
+      int64_t pos = -1;
+      if (meta) {
+        auto lane = meta->tenant_lanes().find(tenant);
+        if (lane != meta->tenant_lanes().end()) {
+          auto p = meta->lane_positions().find(lane->second);
+          if (p != meta->lane_positions().end()) pos = p->second;
+        }
+      }
+      ++claims[tenant];
+      auto it = owner.find(tenant);
+      if (it == owner.end()) {
+        owner.emplace(tenant, Claim{i, pos});
+      } else if (pos < 0 || it->second.position < 0) {
+        return "tenant '" + tenant + "' is in several data dirs with no partition position to choose between them";
+      } else if (pos > it->second.position) {
+        it->second = Claim{i, pos};
+      }
+    }
+  }
+  struct Keyed {
+    int kind;
+    std::string key, line;
+  };
+  std::vector<Keyed> all;
+  for (size_t i = 0; i < stores.size(); ++i) {
+    ExportKeyed(*stores[i], [&](int kind, std::string_view key, const std::string& line) {
+      if (owner.at(std::string(KeyPart(key, 0))).store == i) all.push_back({kind, std::string(key), line});
+    });
+  }
+  std::stable_sort(all.begin(), all.end(), [](const Keyed& a, const Keyed& b) {
+    return a.kind != b.kind ? a.kind < b.kind : a.key < b.key;
+  });
+  for (const auto& k : all) out << k.line << '\n';
+  return std::nullopt;
 }
 
 std::optional<std::string> QueryJson(Store& s, std::string_view kind, std::string_view tenant,

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "projections/store.h"
 
@@ -20,6 +21,14 @@ int64_t ExportAll(Store& store, std::ostream& out);
 // lines of several stores by that key gives the canonical order of their union.
 void ExportKeyed(Store& store,
                  const std::function<void(int kind, std::string_view row_key, const std::string& line)>& fn);
+
+// The canonical dump of several stores (data dirs of instances that share a
+// consumer group), merged. A tenant found in more than one store is taken
+// from the store whose stored offset for that tenant's partition is highest
+// (a copy left behind when a partition moved is behind or, if complete,
+// identical). Returns an error message, writing nothing, when it cannot
+// decide (the same tenant with no partition position to compare).
+std::optional<std::string> ExportMerged(const std::vector<Store*>& stores, std::ostream& out);
 
 // One record as a JSON object (the export's line, plus extra audit fields),
 // or nullopt when it does not exist. kind: distributor|group|member|order.

@@ -165,18 +165,20 @@ int64_t LineCount(const std::string& path) {
   return n;
 }
 
-// The canonical export of the union of several data dirs.
+// The canonical export of several instances' data dirs, merged as `fission export` does.
 std::string MergedExport(const std::vector<std::string>& dirs) {
-  std::vector<std::tuple<int, std::string, std::string>> all;
+  std::vector<std::unique_ptr<StateDb>> dbs;
+  std::vector<Store*> stores;
   for (const auto& d : dirs) {
     auto db = StateDb::OpenReadOnly(d);
     EXPECT_TRUE(db.ok());
-    ExportKeyed(*db.value(), [&](int kind, std::string_view key, const std::string& line) { all.emplace_back(kind, key, line); });
+    dbs.push_back(std::move(db).value());
+    stores.push_back(dbs.back().get());
   }
-  std::sort(all.begin(), all.end());
-  std::string out;
-  for (auto& [k, key, line] : all) out += line + "\n";
-  return out;
+  std::ostringstream out;
+  auto err = ExportMerged(stores, out);
+  EXPECT_FALSE(err.has_value()) << *err;
+  return out.str();
 }
 
 TEST_F(KafkaTest, TwoInstancesInOneGroupShareThePartitionsAndTogetherEqualIngest) {

@@ -201,3 +201,41 @@ TEST(Lanes, DroppingALaneForgetsItsTenantsAndNothingElse) {
 
 }  // namespace
 }  // namespace fission::test
+
+namespace fission::test {
+namespace {
+
+TEST(Export, MergingDataDirsTakesEachTenantFromTheCopyFurthestAlong) {
+  auto in = [](const std::string& tenant, std::string json) { return json.insert(1, R"("tenant":")" + tenant + R"(",)"); };
+  // Instance A read partitions 0 and 1 (tenants a, b) but stopped early on 1;
+  // instance B took partition 1 over and read it further.
+  Scenario a, b;
+  a.SendOn("t/0", in("a", Pay("p1", At(1), "M", "o1", 1000))).SendOn("t/1", in("b", Pay("p2", At(1), "N", "o2", 1000))).Flush();
+  b.SendOn("t/1", in("b", Pay("p2", At(1), "N", "o2", 1000))).SendOn("t/1", in("b", Refund("r2", At(2), "o2", 500))).Flush();
+  a.processor().SetLanePosition("t/1", 5);
+  b.processor().SetLanePosition("t/1", 9);
+  a.processor().SaveMeta(0);
+  b.processor().SaveMeta(0);
+  std::ostringstream out;
+  ASSERT_FALSE(ExportMerged({&a.store(), &b.store()}, out).has_value());
+  const std::string merged = out.str();
+  EXPECT_NE(merged.find(R"("tenant":"a","id":"o1")"), std::string::npos);
+  EXPECT_NE(merged.find(R"("tenant":"b","id":"o2","member":"N","amount_fen":1000,"commission_base_fen":1000,"refunded_fen":500)"), std::string::npos) << merged;
+  size_t orders_b = 0;
+  for (size_t p = merged.find(R"("kind":"order","tenant":"b")"); p != std::string::npos; p = merged.find(R"("kind":"order","tenant":"b")", p + 1)) ++orders_b;
+  EXPECT_EQ(orders_b, 1u) << "tenant b comes from one copy only";
+}
+
+TEST(Export, MergingRefusesOverlapsItCannotDecide) {
+  Scenario a, b;  // file ingests: no partition positions
+  a.Send({Pay("p1", At(1), "M", "o1", 1000)}).Flush();
+  b.Send({Pay("p1", At(1), "M", "o1", 1000)}).Flush();
+  std::ostringstream out;
+  auto err = ExportMerged({&a.store(), &b.store()}, out);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_NE(err->find("tenant 'default'"), std::string::npos);
+  EXPECT_TRUE(out.str().empty());
+}
+
+}  // namespace
+}  // namespace fission::test
