@@ -122,10 +122,9 @@ void FromJson(const json& o, pb::Event* e) {
     case pb::SHARE: {
       e->set_sharer(*f.Id("sharer", true));
       e->set_share_id(*f.Id("share_id", true));
-      if (auto tt = f.Find("target_type")) {
+      if (f.Find("target_type")) {
         const std::string& s = f.String("target_type", true);
         if (s != "product" && s != "group") Fail("field 'target_type' must be \"product\" or \"group\"");
-        (void)tt;
         e->set_target_type(s);
       }
       if (auto id = f.Id("target_id", false)) e->set_target_id(*id);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/scenario.h"
+#include "tests/test_util.h"
 
 namespace fission::test {
 namespace {
@@ -46,12 +47,6 @@ int Wait(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class Cli : public ::testing::Test {
  protected:

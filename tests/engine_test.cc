@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "replay/synth.h"
 #include "tests/scenario.h"
+#include "tests/test_util.h"
 
 namespace fission::test {
 namespace {
@@ -61,13 +62,6 @@ std::string PureExport(const Stream& st) {
   return out.str();
 }
 
-std::string EngineExport(const std::string& dir) {
-  auto db = StateDb::OpenReadOnly(dir);
-  EXPECT_TRUE(db.ok());
-  std::ostringstream out;
-  ExportAll(*db.value(), out);
-  return out.str();
-}
 
 void Ingest(const std::string& dir, const RuleBook& rules, const std::string& events, size_t batch, bool finish) {
   EngineOptions opt;
@@ -90,7 +84,7 @@ TEST(Engine, MatchesThePureFoldWhateverTheBatchSize) {
   for (size_t batch : {size_t{1}, size_t{97}, size_t{100'000}}) {
     TempDir dir;
     Ingest(dir.str(), rules, st.events, batch, true);
-    EXPECT_EQ(EngineExport(dir.str()), expected) << "batch " << batch;
+    EXPECT_EQ(ExportDir(dir.str()), expected) << "batch " << batch;
   }
 }
 
@@ -105,7 +99,7 @@ TEST(Engine, RestartMidStreamThenRefeedingTheFileMatchesAnUninterruptedRun) {
   Ingest(dir.str(), rules, st.events.substr(0, cut), 50, false);
   // Second process: the whole file again; what was applied is deduplicated.
   Ingest(dir.str(), rules, st.events, 50, true);
-  EXPECT_EQ(EngineExport(dir.str()), expected);
+  EXPECT_EQ(ExportDir(dir.str()), expected);
 }
 
 TEST(Engine, IngestingTheSameFileTwiceChangesNothing) {
@@ -113,9 +107,9 @@ TEST(Engine, IngestingTheSameFileTwiceChangesNothing) {
   RuleBook rules = MustParseRules(st.rules);
   TempDir dir;
   Ingest(dir.str(), rules, st.events, 500, true);
-  const std::string once = EngineExport(dir.str());
+  const std::string once = ExportDir(dir.str());
   Ingest(dir.str(), rules, st.events, 500, true);
-  EXPECT_EQ(EngineExport(dir.str()), once);
+  EXPECT_EQ(ExportDir(dir.str()), once);
 }
 
 TEST(Engine, ContinuingTheStreamInALaterRunAppliesNewEvents) {
@@ -123,7 +117,7 @@ TEST(Engine, ContinuingTheStreamInALaterRunAppliesNewEvents) {
   TempDir dir;
   Ingest(dir.str(), rules, Pay("p1", At(1), "M", "o1", 10000) + "\n", 10, true);
   Ingest(dir.str(), rules, Refund("r1", At(2), "o1", 10000) + "\n", 10, true);
-  const std::string out = EngineExport(dir.str());
+  const std::string out = ExportDir(dir.str());
   EXPECT_NE(out.find(R"("refunded_fen":10000)"), std::string::npos) << out;
 }
 
@@ -133,7 +127,7 @@ TEST(Engine, StoredTimersAndBufferSurviveARestart) {
   // The payment stays buffered (within lateness) and its settlement timer pending.
   Ingest(dir.str(), rules, Share("sh", At(1, 8), "D", "s1") + "\n" + Pay("p1", At(1, 9), "M", "o1", 10000, ShareArg("s1")) + "\n", 10, false);
   Ingest(dir.str(), rules, Checkin("c1", At(9), "X") + "\n", 10, true);
-  const std::string out = EngineExport(dir.str());
+  const std::string out = ExportDir(dir.str());
   EXPECT_NE(out.find(R"("state":"settled")"), std::string::npos) << out;
   EXPECT_NE(out.find(R"("settled_fen":1000)"), std::string::npos) << out;
 }

@@ -17,6 +17,7 @@
 #include "engine/kafka.h"
 #include "replay/synth.h"
 #include "tests/scenario.h"
+#include "tests/test_util.h"
 
 namespace fission::test {
 namespace {
@@ -31,13 +32,6 @@ struct Dir {
   fs::path path;
 };
 
-std::string Export(const std::string& dir) {
-  auto db = StateDb::OpenReadOnly(dir);
-  EXPECT_TRUE(db.ok());
-  std::ostringstream out;
-  ExportAll(*db.value(), out);
-  return out.str();
-}
 
 // Rejections locate their input differently per transport (file line versus
 // topic/partition/offset); everything else must be identical.
@@ -138,7 +132,7 @@ class KafkaTest : public ::testing::Test {
     EXPECT_FALSE(e.value()->IngestJsonLines(in, dir_ / "events.jsonl").has_value());
     EXPECT_FALSE(e.value()->Finish().has_value());
     e.value().reset();
-    return Export(dir_ / "ingested");
+    return ExportDir(dir_ / "ingested");
   }
 
   Dir dir_;
@@ -154,8 +148,8 @@ TEST_F(KafkaTest, FourPartitionsConsumedEqualTheIngestOfTheSameEvents) {
   EXPECT_EQ(st.topic_partitions, 4);
   const std::string want = IngestExport();
   ASSERT_GT(want.size(), 50'000u);
-  EXPECT_TRUE(WithoutInputPositions(Export(dir_ / "consumed")) == WithoutInputPositions(want));
-  EXPECT_NE(Export(dir_ / "consumed").find(R"("source":"events/)"), std::string::npos);
+  EXPECT_TRUE(WithoutInputPositions(ExportDir(dir_ / "consumed")) == WithoutInputPositions(want));
+  EXPECT_NE(ExportDir(dir_ / "consumed").find(R"("source":"events/)"), std::string::npos);
 }
 
 int64_t LineCount(const std::string& path) {
@@ -246,7 +240,7 @@ TEST_F(KafkaTest, ARestartedConsumerResumesFromItsStoredPositions) {
   std::atomic<bool> never{false};
   auto second = Consume(dir_ / "consumed", never);
   EXPECT_GT(first.consumed + second.consumed, 0);
-  EXPECT_EQ(FirstDifference(WithoutInputPositions(Export(dir_ / "consumed")), WithoutInputPositions(IngestExport())), "");
+  EXPECT_EQ(FirstDifference(WithoutInputPositions(ExportDir(dir_ / "consumed")), WithoutInputPositions(IngestExport())), "");
 }
 
 TEST_F(KafkaTest, ABrokerOutageLosesNothing) {
@@ -260,7 +254,7 @@ TEST_F(KafkaTest, ABrokerOutageLosesNothing) {
   });
   Consume(dir_ / "consumed", stop);
   outage.join();
-  EXPECT_EQ(FirstDifference(WithoutInputPositions(Export(dir_ / "consumed")), WithoutInputPositions(IngestExport())), "");
+  EXPECT_EQ(FirstDifference(WithoutInputPositions(ExportDir(dir_ / "consumed")), WithoutInputPositions(IngestExport())), "");
 }
 
 // Produces raw bytes to partition 0 of `topic`.
@@ -329,7 +323,7 @@ TEST_F(KafkaTest, BadRecordsGoToTheDeadLetterTopicAndNeverStallThePartition) {
   std::atomic<bool> stop{false};
   auto st = Consume(dir_ / "consumed", stop);
   EXPECT_EQ(st.dead_lettered, 3);
-  const std::string out = Export(dir_ / "consumed");
+  const std::string out = ExportDir(dir_ / "consumed");
   EXPECT_NE(out.find(R"("id":"after-the-bad-ones")"), std::string::npos) << "the good record after the bad ones was applied";
   EXPECT_NE(out.find(R"("reason":"invalid_event","source":"events/0","position":0)"), std::string::npos) << out;
   EXPECT_NE(out.find(R"("id":"u1","reason":"unknown_type","source":"events/0","position":2)"), std::string::npos) << out;
@@ -342,12 +336,6 @@ TEST_F(KafkaTest, BadRecordsGoToTheDeadLetterTopicAndNeverStallThePartition) {
   EXPECT_EQ(dlq[2]["fission.source.partition"], "0");
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 pid_t SpawnFission(const std::vector<std::string>& args, const std::string& log) {
   pid_t pid = fork();
@@ -383,7 +371,7 @@ TEST_F(KafkaTest, SigkillMidStreamThenRestartLosesAndDoublesNothing) {
   pid = SpawnFission(args, dir_ / "run2.log");
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_EQ(FirstDifference(WithoutInputPositions(Export(dir_ / "consumed")), WithoutInputPositions(IngestExport())), "");
+  EXPECT_EQ(FirstDifference(WithoutInputPositions(ExportDir(dir_ / "consumed")), WithoutInputPositions(IngestExport())), "");
 }
 
 TEST_F(KafkaTest, SigkillOneOfTwoInstancesAndTheOtherTakesOverItsPartitions) {
@@ -410,7 +398,7 @@ TEST_F(KafkaTest, SigkillOneOfTwoInstancesAndTheOtherTakesOverItsPartitions) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Slurp(dir_ / "b.log");
   const std::string blog = Slurp(dir_ / "b.log");
   EXPECT_NE(blog.find("reading 4 of 4 partitions"), std::string::npos) << "B never took over A's partitions:\n" << blog;
-  EXPECT_EQ(FirstDifference(WithoutInputPositions(Export(dir_ / "b")), WithoutInputPositions(IngestExport())), "");
+  EXPECT_EQ(FirstDifference(WithoutInputPositions(ExportDir(dir_ / "b")), WithoutInputPositions(IngestExport())), "");
 }
 
 TEST_F(KafkaTest, PublishRefusesInvalidLinesWithTheirNumbersAndExitsNonZero) {
