@@ -62,6 +62,9 @@ std::string SummaryLine(const RunStats& s, double seconds) {
                      Thousands(static_cast<int64_t>(rate)));
 }
 
+constexpr const char* kNoHistoryHelp =
+    "Keep no row history (faster ingest; as-of queries then answer 409 for changes made without it)";
+
 struct IngestArgs {
   std::string data_dir;
   std::string rules;
@@ -70,6 +73,7 @@ struct IngestArgs {
   bool no_sync = false;
   size_t batch = 32768;
   bool quiet = false;
+  bool no_history = false;
 };
 
 // Runs an ingest; returns the exit code. `stats_out` receives the run's stats.
@@ -78,6 +82,7 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
   if (!rules.ok()) return Fail(rules.error().message);
   EngineOptions opt;
   opt.processor.allowed_lateness_ms = a.allowed_lateness_ms;
+  opt.processor.history = !a.no_history;
   opt.db.sync_commits = !a.no_sync;
   opt.batch_events = a.batch;
   const auto start = std::chrono::steady_clock::now();
@@ -342,6 +347,7 @@ int main(int argc, char** argv) {
   ingest->add_option("--batch", ia.batch, "Events per atomic commit")->capture_default_str()->check(CLI::Range(1, 1'000'000));
   ingest->add_flag("--no-sync", ia.no_sync, "Do not fsync commits (faster; a power cut may lose the last batches)");
   ingest->add_flag("--quiet", ia.quiet, "No progress and no summary");
+  ingest->add_flag("--no-history", ia.no_history, kNoHistoryHelp);
   ingest->add_option("events", ia.inputs, "JSONL files, or - for standard input")->required();
 
   std::string data_dir;
@@ -399,6 +405,7 @@ int main(int argc, char** argv) {
   std::string run_dir, run_rules;
   int64_t run_lateness = 60'000;
   bool run_no_sync = false;
+  bool run_no_history = false;
   auto* run = app.add_subcommand("run", "Consume events from Kafka in a consumer group and fold them into a data dir");
   AddKafkaOptions(run, rk, true);
   run->add_option("--group", ro.group, "Consumer group id")->capture_default_str();
@@ -409,6 +416,7 @@ int main(int argc, char** argv) {
   run->add_option("--idle-ms", ro.idle_ms, "A partition at its end this long stops holding the watermark back")->capture_default_str();
   run->add_flag("--exit-at-end", ro.exit_at_end, "Stop when every partition is at its end, applying everything buffered");
   run->add_flag("--no-sync", run_no_sync, "Do not fsync commits");
+  run->add_flag("--no-history", run_no_history, kNoHistoryHelp);
 
   try {
     app.parse(argc, argv);
@@ -432,6 +440,7 @@ int main(int argc, char** argv) {
       if (!rules.ok()) return Fail(rules.error().message);
       EngineOptions opt;
       opt.processor.allowed_lateness_ms = run_lateness;
+      opt.processor.history = !run_no_history;
       opt.db.sync_commits = !run_no_sync;
       auto engine = Engine::Open(run_dir, rules.value(), opt);
       if (!engine.ok()) return Fail(engine.error().message, 2);

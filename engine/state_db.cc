@@ -5,7 +5,7 @@
 //                           the serialized records of schemas/.../records.proto.
 //   'l' be64(seq)           embedded log record seq (fission.v1.LogRecord)
 //   'h'                     log head: be64 of the last appended seq
-//   'v'                     format version ("fission-1")
+//   'v'                     format version ("fission-2")
 //
 // Why the write order is safe: log records are appended first (unsynced); the
 // processor's changes and its stored log position then go in one WriteBatch.
@@ -30,7 +30,7 @@ namespace {
 constexpr char kLogTag = 'l';
 constexpr char kHeadKey[] = "h";
 constexpr char kVersionKey[] = "v";
-constexpr char kFormat[] = "fission-1";
+constexpr char kFormat[] = "fission-2";  // 2: history, stored events
 
 std::string FullKey(Table t, std::string_view key) {
   std::string k;
@@ -110,6 +110,29 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::strin
   return std::unique_ptr<StateDb>(new StateDb(std::unique_ptr<rocksdb::DB>(raw), options, dir));
 }
 
+Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenFollower(const std::string& dir,
+                                                                const std::string& scratch_dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) {
+    return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("'{}' is not a fission data dir (no database found)", dir)});
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(scratch_dir, ec);
+  rocksdb::DB* raw = nullptr;
+  DbOptions options;
+  rocksdb::Options opt = MakeOptions(options);
+  opt.create_if_missing = false;
+  opt.max_open_files = -1;  // required of a secondary
+  rocksdb::Status s = rocksdb::DB::OpenAsSecondary(opt, dir, scratch_dir, &raw);
+  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
+  return std::unique_ptr<StateDb>(new StateDb(std::unique_ptr<rocksdb::DB>(raw), options, dir));
+}
+
+std::optional<DbError> StateDb::CatchUp() {
+  rocksdb::Status s = db_->TryCatchUpWithPrimary();
+  if (!s.ok()) return DbError{fmt::format("cannot follow the data dir: {}", s.ToString())};
+  return std::nullopt;
+}
+
 std::pair<const std::string*, StateDb::Entry*> StateDb::Load(Table t, std::string_view key) {
   std::string full = FullKey(t, key);
   auto it = cache_.find(full);
@@ -161,9 +184,16 @@ void StateDb::EraseRow(Table t, std::string_view key) {
   MarkDirty(it->first, it->second);
 }
 
+void StateDb::PutRow(Table t, std::string_view key, std::string_view bytes) {
+  // Not cached and not readable before the commit: the fold never reads these
+  // tables back (see Store::PutRow).
+  std::string full = FullKey(t, key);
+  blind_.Put(full, rocksdb::Slice(bytes.data(), bytes.size()));
+}
+
 void StateDb::Scan(Table t, std::string_view prefix,
                    const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn) {
-  if (dirty_ != 0) {
+  if (uncommitted() != 0) {
     throw std::logic_error("StateDb::Scan with uncommitted changes");
   }
   const std::string start = FullKey(t, prefix);
@@ -182,8 +212,8 @@ void StateDb::Scan(Table t, std::string_view prefix,
 }
 
 std::optional<DbError> StateDb::Commit() {
-  if (dirty_ == 0) return std::nullopt;
-  rocksdb::WriteBatch batch;
+  if (uncommitted() == 0) return std::nullopt;
+  rocksdb::WriteBatch& batch = blind_;
   for (auto& [k, e] : dirty_list_) {
     if (e->row) {
       scratch_.clear();
@@ -197,6 +227,7 @@ std::optional<DbError> StateDb::Commit() {
   wo.sync = options_.sync_commits;
   rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
+  batch.Clear();
   for (auto& [k, e] : dirty_list_) {
     e->dirty = false;
     e->in_db = e->row != nullptr;
@@ -205,7 +236,7 @@ std::optional<DbError> StateDb::Commit() {
     // holds the hot entity rows.
     const auto table = static_cast<Table>((*k)[0]);
     if (!e->row || table == Table::kDedupe || table == Table::kPending || table == Table::kTimer ||
-        table == Table::kRejection) {
+        table == Table::kRejection || table == Table::kHistory || table == Table::kEvent) {
       cache_.erase(cache_.find(*k));
     }
   }

@@ -25,6 +25,8 @@
 #include "fission/v1/events.pb.h"
 #include "projections/store.h"
 
+#include <rocksdb/write_batch.h>
+
 namespace rocksdb {
 class DB;
 }
@@ -52,12 +54,23 @@ class StateDb final : public Store {
   static Result<std::unique_ptr<StateDb>, DbError> Open(const std::string& dir, DbOptions options);
   // Opens an existing data dir read-only (export, query while nothing writes).
   static Result<std::unique_ptr<StateDb>, DbError> OpenReadOnly(const std::string& dir);
+  // Opens an existing data dir as a RocksDB secondary: read-only, while
+  // another process may be writing it; CatchUp() moves the view forward.
+  // `scratch_dir` holds the secondary's own files.
+  static Result<std::unique_ptr<StateDb>, DbError> OpenFollower(const std::string& dir,
+                                                                const std::string& scratch_dir);
+  [[nodiscard]] std::optional<DbError> CatchUp();
+
+  // The database, for readers on other threads (the query API). RocksDB
+  // reads are thread-safe; they see committed state only.
+  rocksdb::DB* raw() const { return db_.get(); }
   ~StateDb() override;
 
   // Store
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
   google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
   void EraseRow(Table t, std::string_view key) override;
+  void PutRow(Table t, std::string_view key, std::string_view bytes) override;
   void Scan(Table t, std::string_view prefix,
             const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn)
       override;
@@ -65,7 +78,7 @@ class StateDb final : public Store {
   // Writes every buffered change atomically. On error nothing was written and
   // the caller must stop applying (the cache is ahead of the database).
   [[nodiscard]] std::optional<DbError> Commit();
-  size_t uncommitted() const { return dirty_; }
+  size_t uncommitted() const { return dirty_ + static_cast<size_t>(blind_.Count()); }
 
   // Embedded log. Append assigns consecutive sequence numbers after log_head()
   // and writes the records (not synced; the next synced Commit covers them).
@@ -99,6 +112,7 @@ class StateDb final : public Store {
   size_t dirty_ = 0;
   int64_t log_head_ = 0;
   std::string scratch_;
+  rocksdb::WriteBatch blind_;  // PutRow's writes, ahead of the dirty rows in the next commit
 };
 
 }  // namespace fission

@@ -84,6 +84,7 @@ class LineEdit {
 };
 
 std::optional<Rejected> Fold::Apply(const pb::Event& e, const pb::Provenance& from) {
+  from_ = &from;
   switch (e.type()) {
     case pb::SHARE: return ApplyShare(e, from);
     case pb::JOIN: return ApplyJoin(e);
@@ -103,6 +104,7 @@ pb::Member* Fold::TouchMember(const std::string& tenant, const std::string& id, 
     h->set_tier(m->tier());
     h->set_at_ms(e.occurred_at_ms());
     h->set_event_id(e.event_id());
+    NoteSource(h);
   }
   return m;
 }
@@ -218,6 +220,13 @@ void Fold::ChangeGrowth(const std::string& tenant, const std::string& member, in
   h->set_tier(next);
   h->set_at_ms(at.v);
   h->set_event_id(event_id);
+  NoteSource(h);
+}
+
+void Fold::NoteSource(pb::TierChange* h) const {
+  if (!from_) return;
+  h->set_source(from_->source());
+  h->set_position(from_->position());
 }
 
 std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e, const pb::Provenance& from) {
@@ -534,6 +543,7 @@ void Fold::SettleLine(const std::string& lkey, Millis at) {
 }
 
 void Fold::Fire(std::string_view timer_key) {
+  from_ = nullptr;
   const Millis at(GetBe64(timer_key.substr(0, 8)));
   const auto kind = static_cast<TimerKind>(timer_key[8]);
   const std::string target(timer_key.substr(9));

@@ -61,11 +61,14 @@ class Fold {
   void ReleaseHeld(const std::string& line_key, Millis at);
   void VoidHeld(const std::string& line_key);
   void SettleLine(const std::string& line_key, Millis at);
+  // Dates a tier change with the input position of the event being applied.
+  void NoteSource(pb::TierChange* h) const;
   const RuleVersion& OrderRules(const std::string& tenant, const pb::Order& o, Millis fallback);
 
   const RuleBook& rules_;
   Store& store_;
   TimerQueue& timers_;
+  const pb::Provenance* from_ = nullptr;  // the event being applied (Apply only)
 };
 
 // Adds (sign +1) or removes (sign -1) a line's contribution to its

@@ -12,6 +12,9 @@
 //   timer (t)           be64(deadline) kind(0x00 group expiry, 0x01 settlement) target
 //                       target: entity key of the group, or line key of the line
 //   meta (m)            "" (one row)
+//   history (H)         table byte (D,G,M,L) row key 0x00 be64(at)
+//                       one version per row and fold instant (Version)
+//   event (E)           tenant 0x00 event_id (StoredEvent)
 //
 // be64 is big-endian with the sign bit flipped, so negative instants sort first.
 // Ids never contain 0x00 (they are validated), which makes 0x00 a safe separator
@@ -36,6 +39,8 @@ enum class Table : char {
   kPending = 'p',
   kTimer = 't',
   kMeta = 'm',
+  kHistory = 'H',
+  kEvent = 'E',
 };
 
 enum class TimerKind : char { kGroupExpiry = 0, kSettlement = 1 };
@@ -108,6 +113,23 @@ inline std::string RejectionKey(std::string_view tenant, const std::string* even
   for (char c : source) k.push_back(c == '\0' ? '?' : c);
   k.push_back('\0');
   PutBe64(&k, position);
+  return k;
+}
+
+// The history key of row `key` of table `t` at fold time `at_ms`. Every
+// version of one row shares HistoryPrefix(t, key); the 0x00 after the row key
+// keeps ids that extend one another ("a", "a.b") apart.
+inline std::string HistoryPrefix(Table t, std::string_view key) {
+  std::string k;
+  k.reserve(key.size() + 10);
+  k.push_back(static_cast<char>(t));
+  k.append(key).push_back('\0');
+  return k;
+}
+
+inline std::string HistoryKey(Table t, std::string_view key, int64_t at_ms) {
+  std::string k = HistoryPrefix(t, key);
+  PutBe64(&k, at_ms);
   return k;
 }
 

@@ -10,8 +10,13 @@
 namespace fission {
 
 Processor::Processor(const RuleBook& rules, Store& store, ProcessorOptions options)
-    : rules_(rules), store_(store), options_(options), fold_(rules, store, *this) {
+    : rules_(rules),
+      store_(store),
+      options_(options),
+      history_(store, options.history),
+      fold_(rules, history_, *this) {
   if (const auto* m = store_.Find<pb::ProcessorMeta>(Table::kMeta, "")) meta_ = *m;
+  if (!options_.history) meta_.set_history_incomplete(true);
   store_.Scan(Table::kPending, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
     pending_.emplace(std::string(k), static_cast<const pb::Pending&>(row));
     return true;
@@ -113,6 +118,13 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
     return Outcome::kRejected;
   }
   store_.Mutable<pb::Seen>(Table::kDedupe, dkey)->set_content_key(content);
+  {  // the first valid sighting is kept for auditors (GET .../events/{id})
+    pb::StoredEvent stored;
+    e.SerializeToString(stored.mutable_event());
+    stored.set_source(std::string(source));
+    stored.set_position(position);
+    store_.PutRow(Table::kEvent, dkey, stored.SerializeAsString());
+  }
   // Check 3: late.
   const int64_t t = e.occurred_at_ms();
   if (auto wm = watermark_ms(); wm && t < *wm) {
@@ -156,6 +168,9 @@ void Processor::FireDue(int64_t up_to_ms) {
     timers_.erase(it);
     store_.EraseRow(Table::kTimer, key);
     fold_.Fire(key);
+    history_.Record(GetBe64(key), nullptr,
+                    static_cast<TimerKind>(key[8]) == TimerKind::kGroupExpiry ? "group_expiry"
+                                                                               : "settlement");
     ++stats_.timers_fired;
     meta_.set_timers_fired(meta_.timers_fired() + 1);
   }
@@ -172,9 +187,11 @@ void Processor::ApplyPending(const std::string& key, const pb::Pending& p) {
   from.set_source(p.source());
   from.set_position(p.position());
   if (auto rej = fold_.Apply(e, from)) {
+    history_.Discard();
     Reject(e.tenant(), &e.event_id(), rej->reason, rej->detail, p.source(), p.position(),
            TypeName(e.type()));
   } else {
+    history_.Record(e.occurred_at_ms(), &from, "");
     ++stats_.applied;
     ++stats_.applied_by_type[static_cast<size_t>(e.type())];
     meta_.set_applied(meta_.applied() + 1);
@@ -219,9 +236,17 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
   std::vector<std::pair<Table, std::string>> rows;
   for (const std::string& tenant : tenants) {
     for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kOrder, Table::kRejection,
-                    Table::kLine, Table::kShare, Table::kDedupe}) {
+                    Table::kLine, Table::kShare, Table::kDedupe, Table::kEvent}) {
       store_.Scan(t, tenant + '\0', [&](std::string_view k, const google::protobuf::MessageLite&) {
         rows.emplace_back(t, std::string(k));
+        return true;
+      });
+    }
+    for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kLine}) {
+      std::string prefix(1, static_cast<char>(t));
+      prefix.append(tenant).push_back('\0');
+      store_.Scan(Table::kHistory, prefix, [&](std::string_view k, const google::protobuf::MessageLite&) {
+        rows.emplace_back(Table::kHistory, std::string(k));
         return true;
       });
     }

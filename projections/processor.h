@@ -27,6 +27,7 @@
 #include "events/rules.h"
 #include "fission/v1/events.pb.h"
 #include "projections/fold.h"
+#include "projections/history.h"
 #include "projections/store.h"
 
 namespace fission {
@@ -36,6 +37,9 @@ struct ProcessorOptions {
   // be applied in order. Larger tolerates more disorder but delays every
   // projection (and timer) by as much. Default 60 s.
   int64_t allowed_lateness_ms = 60'000;
+  // Keep a version of every distributor, group, member and line at each
+  // instant it changes (history.h), for as-of queries. Default on.
+  bool history = true;
 };
 
 // What happened to one offered input.
@@ -119,6 +123,7 @@ class Processor final : private TimerQueue {
   const RuleBook& rules_;
   Store& store_;
   ProcessorOptions options_;
+  HistoryRecorder history_;  // the fold's view of store_
   Fold fold_;
   pb::ProcessorMeta meta_;
   std::map<std::string, pb::Pending> pending_;  // canonical order by key

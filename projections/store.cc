@@ -18,6 +18,8 @@ std::unique_ptr<google::protobuf::MessageLite> NewRow(Table t) {
     case Table::kPending: return std::make_unique<pb::Pending>();
     case Table::kTimer: return std::make_unique<pb::Timer>();
     case Table::kMeta: return std::make_unique<pb::ProcessorMeta>();
+    case Table::kHistory: return std::make_unique<pb::Version>();
+    case Table::kEvent: return std::make_unique<pb::StoredEvent>();
   }
   return nullptr;
 }
@@ -47,6 +49,11 @@ void MemStore::EraseRow(Table t, std::string_view key) {
   auto& m = impl_->Of(t);
   auto it = m.find(key);
   if (it != m.end()) m.erase(it);
+}
+
+void MemStore::PutRow(Table t, std::string_view key, std::string_view bytes) {
+  auto* r = MutableRow(t, key);
+  if (!r->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) r->Clear();
 }
 
 void MemStore::Scan(

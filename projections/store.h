@@ -34,6 +34,11 @@ class Store {
   virtual google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) = 0;
   // Removes the row if present.
   virtual void EraseRow(Table t, std::string_view key) = 0;
+  // Sets the row to the serialized record `bytes` without reading what was
+  // there: for rows written once and never read back by the fold (history
+  // versions, stored events). A Store may make them visible only once
+  // committed.
+  virtual void PutRow(Table t, std::string_view key, std::string_view bytes) = 0;
   // Visits rows of `t` whose key starts with `prefix`, in key order, until `fn`
   // returns false. Sees every change made so far through this Store.
   virtual void Scan(Table t, std::string_view prefix,
@@ -61,6 +66,7 @@ class MemStore final : public Store {
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
   google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
   void EraseRow(Table t, std::string_view key) override;
+  void PutRow(Table t, std::string_view key, std::string_view bytes) override;
   void Scan(Table t, std::string_view prefix,
             const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn)
       override;

@@ -1,0 +1,149 @@
+#include "engine/metrics.h"
+
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <rocksdb/db.h>
+
+#include <chrono>
+
+#include "events/decode.h"
+
+namespace fission {
+namespace {
+
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.000'01, 0.000'025, 0.000'05, 0.000'1, 0.000'25, 0.000'5, 0.001, 0.002'5,
+          0.005,    0.01,      0.025,    0.05,     0.1,       0.25,     0.5,   1,     2.5, 5};
+}
+
+constexpr const char* kTypes[] = {"unknown", "share", "join", "payment", "refund", "checkin"};
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  using namespace prometheus;
+  applied_ = &BuildCounter().Name("fission_events_applied_total")
+                  .Help("Events applied to the projections, by type").Register(*registry_);
+  rejected_ = &BuildCounter().Name("fission_events_rejected_total")
+                   .Help("Events rejected, by reason (spec section 4 and business rejections)")
+                   .Register(*registry_);
+  duplicates_ = &BuildCounter().Name("fission_events_duplicate_total")
+                     .Help("Exact duplicates ignored (same event_id, same content)")
+                     .Register(*registry_).Add({});
+  late_ = &BuildCounter().Name("fission_events_late_total")
+               .Help("Events rejected as late (below the watermark)").Register(*registry_).Add({});
+  offered_ = &BuildCounter().Name("fission_events_offered_total")
+                  .Help("Input records offered to the fold (valid or not)").Register(*registry_).Add({});
+  timers_ = &BuildCounter().Name("fission_timers_fired_total")
+                 .Help("Group expiry and settlement timers fired").Register(*registry_).Add({});
+  batches_ = &BuildCounter().Name("fission_batches_committed_total")
+                  .Help("Atomic commits of projection state and source position")
+                  .Register(*registry_).Add({});
+  watermark_ = &BuildGauge().Name("fission_watermark_seconds")
+                    .Help("The watermark (event time, Unix seconds): events below it are late")
+                    .Register(*registry_).Add({});
+  watermark_lag_ = &BuildGauge().Name("fission_watermark_lag_seconds")
+                        .Help("Wall-clock time now minus the watermark")
+                        .Register(*registry_).Add({});
+  apply_seconds_ = &BuildHistogram().Name("fission_apply_seconds")
+                        .Help("Time to offer one event to the fold: decode, checks, apply")
+                        .Register(*registry_).Add({}, LatencyBuckets());
+  commit_seconds_ = &BuildHistogram().Name("fission_commit_seconds")
+                         .Help("Time to commit one batch (one RocksDB WriteBatch, fsynced by default)")
+                         .Register(*registry_).Add({}, LatencyBuckets());
+  consumer_lag_ = &BuildGauge().Name("fission_consumer_lag")
+                       .Help("Kafka consumer lag in messages, per partition (librdkafka statistics)")
+                       .Register(*registry_);
+  rocksdb_ = &BuildGauge().Name("fission_rocksdb")
+                  .Help("RocksDB figures read at scrape: live_sst_bytes, memtable_bytes, "
+                        "pending_compaction_bytes, running_compactions, write_stopped, delayed_write_rate")
+                  .Register(*registry_);
+  http_requests_ = &BuildCounter().Name("fission_http_requests_total")
+                        .Help("HTTP requests, by route and status").Register(*registry_);
+  http_seconds_ = &BuildHistogram().Name("fission_http_request_seconds")
+                       .Help("HTTP request latency, by route").Register(*registry_);
+  for (const char* t : kTypes) applied_->Add({{"type", t}});
+  for (const char* r : {"invalid_event", "unknown_type", "conflicting_duplicate", "late_event"}) {
+    rejected_->Add({{"reason", r}});
+  }
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::ReportBatch(const fission::RunStats& s, std::optional<int64_t> wm, double commit_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < s.applied_by_type.size(); ++i) {
+    const int64_t d = s.applied_by_type[i] - last_.applied_by_type[i];
+    if (d > 0) applied_->Add({{"type", i < std::size(kTypes) ? kTypes[i] : "other"}}).Increment(static_cast<double>(d));
+  }
+  for (const auto& [reason, n] : s.rejected) {
+    auto it = last_.rejected.find(reason);
+    const int64_t d = n - (it == last_.rejected.end() ? 0 : it->second);
+    if (d <= 0) continue;
+    rejected_->Add({{"reason", reason}}).Increment(static_cast<double>(d));
+    if (reason == "late_event") late_->Increment(static_cast<double>(d));
+  }
+  if (s.duplicates > last_.duplicates) duplicates_->Increment(static_cast<double>(s.duplicates - last_.duplicates));
+  if (s.timers_fired > last_.timers_fired) timers_->Increment(static_cast<double>(s.timers_fired - last_.timers_fired));
+  if (s.offered > last_.offered) offered_->Increment(static_cast<double>(s.offered - last_.offered));
+  last_ = s;
+  batches_->Increment();
+  commit_seconds_->Observe(commit_seconds);
+  if (wm) watermark_ms_.store(*wm);
+}
+
+void Metrics::ObserveApply(double seconds) { apply_seconds_->Observe(seconds); }
+
+void Metrics::SetWatermark(std::optional<int64_t> wm) {
+  if (wm) watermark_ms_.store(*wm);
+}
+
+void Metrics::ReportKafkaStatistics(const std::string& json) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.contains("topics") || !j["topics"].is_object()) return;
+  for (const auto& [topic, t] : j["topics"].items()) {
+    if (!t.contains("partitions") || !t["partitions"].is_object()) continue;
+    for (const auto& [partition, p] : t["partitions"].items()) {
+      if (partition == "-1" || !p.contains("consumer_lag") || !p["consumer_lag"].is_number()) continue;
+      const int64_t lag = p["consumer_lag"].get<int64_t>();
+      if (lag < 0) continue;  // unknown yet (no committed or fetched position)
+      consumer_lag_->Add({{"topic", topic}, {"partition", partition}}).Set(static_cast<double>(lag));
+    }
+  }
+}
+
+void Metrics::ObserveHttp(const std::string& route, int status, double seconds) {
+  http_requests_->Add({{"route", route}, {"status", std::to_string(status)}}).Increment();
+  http_seconds_->Add({{"route", route}}, LatencyBuckets()).Observe(seconds);
+}
+
+std::string Metrics::Scrape() {
+  const int64_t wm = watermark_ms_.load();
+  if (wm != INT64_MIN) {
+    watermark_->Set(static_cast<double>(wm) / 1000.0);
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    watermark_lag_->Set(static_cast<double>(now_ms - wm) / 1000.0);
+  }
+  if (rocksdb::DB* db = db_.load()) {
+    const std::pair<const char*, const char*> props[] = {
+        {"live_sst_bytes", "rocksdb.live-sst-files-size"},
+        {"memtable_bytes", "rocksdb.cur-size-all-mem-tables"},
+        {"pending_compaction_bytes", "rocksdb.estimate-pending-compaction-bytes"},
+        {"running_compactions", "rocksdb.num-running-compactions"},
+        {"write_stopped", "rocksdb.is-write-stopped"},
+        {"delayed_write_rate", "rocksdb.actual-delayed-write-rate"}};
+    for (const auto& [name, prop] : props) {
+      uint64_t v = 0;
+      if (db->GetIntProperty(prop, &v)) rocksdb_->Add({{"figure", name}}).Set(static_cast<double>(v));
+    }
+  }
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace fission

@@ -1,0 +1,79 @@
+// Prometheus metrics of one fission process (prometheus-cpp), served as text
+// at /metrics by the HTTP server. Names and meanings are listed in
+// ops/README.md; the alert rules and dashboard in ops/ use them.
+//
+// Thread-safe: the fold's thread reports batches, HTTP threads report
+// requests and scrape.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "projections/processor.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <class T>
+class Family;
+}  // namespace prometheus
+
+namespace rocksdb {
+class DB;
+}
+
+namespace fission {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+
+  // After each commit of the fold: counters advance by the difference from
+  // the previous report (stats are the processor's counters for this run).
+  void ReportBatch(const fission::RunStats& stats, std::optional<int64_t> watermark_ms,
+                   double commit_seconds);
+  // Time to offer one event to the processor (decode, checks, apply).
+  void ObserveApply(double seconds);
+  // librdkafka statistics (JSON, from its stats callback): consumer lag per partition.
+  void ReportKafkaStatistics(const std::string& json);
+  void ObserveHttp(const std::string& route, int status, double seconds);
+  // The database whose size and stall figures are read at each scrape.
+  void WatchDb(rocksdb::DB* db) { db_.store(db); }
+  // The stored watermark, for a process that does not fold (serve).
+  void SetWatermark(std::optional<int64_t> watermark_ms);
+
+  // The text exposition format, with scrape-time gauges refreshed.
+  std::string Scrape();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* applied_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Counter* duplicates_;
+  prometheus::Counter* late_;
+  prometheus::Counter* timers_;
+  prometheus::Counter* offered_;
+  prometheus::Counter* batches_;
+  prometheus::Gauge* watermark_;
+  prometheus::Gauge* watermark_lag_;
+  prometheus::Histogram* apply_seconds_;
+  prometheus::Histogram* commit_seconds_;
+  prometheus::Family<prometheus::Gauge>* consumer_lag_;
+  prometheus::Family<prometheus::Gauge>* rocksdb_;
+  prometheus::Family<prometheus::Counter>* http_requests_;
+  prometheus::Family<prometheus::Histogram>* http_seconds_;
+
+  std::mutex mu_;  // guards last_
+  fission::RunStats last_;
+  std::atomic<int64_t> watermark_ms_{INT64_MIN};
+  std::atomic<rocksdb::DB*> db_{nullptr};
+};
+
+}  // namespace fission

@@ -1,0 +1,562 @@
+#include "engine/query.h"
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "events/decode.h"
+#include "events/time.h"
+#include "projections/keys.h"
+
+namespace fission {
+namespace {
+
+constexpr size_t kMaxDifferences = 100;
+
+ApiResult NotFound(std::string message) {
+  return ApiResult::Error({404, "not_found", std::move(message)});
+}
+
+std::string Hex(std::string_view s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() * 2);
+  for (unsigned char c : s) {
+    out.push_back(d[c >> 4]);
+    out.push_back(d[c & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> Unhex(std::string_view s) {
+  if (s.size() % 2) return std::nullopt;
+  auto val = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); i += 2) {
+    int hi = val(s[i]), lo = val(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+// All reads of one request go through one iterator: a consistent view of the
+// database, also on a follower that catches up concurrently.
+class Reader {
+ public:
+  explicit Reader(rocksdb::DB* db) : it_(db->NewIterator(rocksdb::ReadOptions())) {}
+
+  template <class R>
+  bool Get(Table t, std::string_view key, R* row) {
+    std::string full = Full(t, key);
+    it_->Seek(full);
+    if (!it_->Valid() || it_->key() != rocksdb::Slice(full)) return false;
+    return Parse(row);
+  }
+
+  // Rows of table `t` with keys starting with `prefix`, from just after
+  // `after` (a full row key; "" = from the start). fn gets the row key.
+  void Scan(Table t, std::string_view prefix, std::string_view after,
+            const std::function<bool(std::string_view key, rocksdb::Slice value)>& fn) {
+    const std::string start = Full(t, prefix);
+    if (after.empty()) {
+      it_->Seek(start);
+    } else {
+      const std::string a = Full(t, after);
+      it_->Seek(a);
+      if (it_->Valid() && it_->key() == rocksdb::Slice(a)) it_->Next();
+    }
+    for (; it_->Valid(); it_->Next()) {
+      rocksdb::Slice k = it_->key();
+      if (!k.starts_with(start)) break;
+      if (!fn(std::string_view(k.data() + 1, k.size() - 1), it_->value())) break;
+    }
+  }
+
+  // The last version of row (t, key) at or before `at_ms`.
+  bool VersionAt(Table t, std::string_view key, int64_t at_ms, pb::Version* v) {
+    const std::string prefix = Full(Table::kHistory, HistoryPrefix(t, key));
+    std::string target = prefix;
+    PutBe64(&target, at_ms);
+    it_->SeekForPrev(target);
+    if (!it_->Valid()) return false;
+    rocksdb::Slice k = it_->key();
+    if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) return false;
+    return Parse(v);
+  }
+
+ private:
+  static std::string Full(Table t, std::string_view key) {
+    std::string k(1, static_cast<char>(t));
+    k.append(key);
+    return k;
+  }
+  template <class R>
+  bool Parse(R* row) {
+    if (!row->ParseFromArray(it_->value().data(), static_cast<int>(it_->value().size()))) {
+      throw std::runtime_error("corrupt row");
+    }
+    return true;
+  }
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+// The entity row as it stands now, or at `as_of` from its history.
+template <class R>
+std::optional<ApiError> Load(Reader& r, Table t, const std::string& key, std::optional<int64_t> as_of,
+                             R* row, pb::Version* version, bool* found) {
+  *found = false;
+  if (!as_of) {
+    *found = r.Get(t, key, row);
+    return std::nullopt;
+  }
+  if (r.VersionAt(t, key, *as_of, version)) {
+    if (!row->ParseFromString(version->row())) throw std::runtime_error("corrupt version");
+    *found = true;
+  }
+  return std::nullopt;
+}
+
+Json VersionJson(const pb::Version& v) {
+  Json j;
+  j["at"] = FormatRfc3339(Millis(v.at_ms()));
+  if (!v.timer().empty()) {
+    j["timer"] = v.timer();
+  } else {
+    j["event_id"] = v.cause().event_id();
+    j["source"] = v.cause().source();
+    j["position"] = v.cause().position();
+  }
+  return j;
+}
+
+std::optional<ApiError> CheckHistory(Reader& r, std::optional<int64_t> as_of) {
+  if (!as_of) return std::nullopt;
+  pb::ProcessorMeta meta;
+  if (r.Get(Table::kMeta, "", &meta) && meta.history_incomplete()) {
+    return ApiError{409, "history_incomplete",
+                    "this data dir was fed with --no-history at some point, so past versions may be "
+                    "missing; as_of is refused rather than answered wrongly"};
+  }
+  return std::nullopt;
+}
+
+int64_t Field(const pb::Distributor& d, const std::string& sort) {
+  if (sort == "settled_fen") return d.settled_fen();
+  if (sort == "balance_fen") return d.settled_fen() - d.clawed_back_fen();
+  if (sort == "pending_fen") return d.pending_fen();
+  if (sort == "held_fen") return d.held_fen();
+  if (sort == "reversed_fen") return d.reversed_fen();
+  if (sort == "voided_fen") return d.voided_fen();
+  if (sort == "clawed_back_fen") return d.clawed_back_fen();
+  if (sort == "waived_fen") return d.waived_fen();
+  if (sort == "shares") return d.shares();
+  return d.downlines();
+}
+
+constexpr std::string_view kSorts[] = {"settled_fen", "balance_fen", "pending_fen", "held_fen",
+                                       "reversed_fen", "voided_fen", "clawed_back_fen", "waived_fen",
+                                       "shares", "downlines"};
+
+}  // namespace
+
+ApiResult QueryService::Distributor(const std::string& tenant, const std::string& id,
+                                    std::optional<int64_t> as_of, const Page& page) const {
+  Reader r(db_);
+  if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
+  const std::string key = EntityKey(tenant, id);
+  pb::Distributor d;
+  pb::Version v;
+  bool found;
+  Load(r, Table::kDistributor, key, as_of, &d, &v, &found);
+  if (!found || (d.lines() == 0 && d.shares() == 0)) {
+    return NotFound(as_of ? fmt::format("no distributor '{}' at {}", id, FormatRfc3339(Millis(*as_of)))
+                          : fmt::format("no distributor '{}'", id));
+  }
+  std::string after;
+  if (!page.after.empty()) {
+    auto a = Unhex(page.after);
+    if (!a) return ApiResult::Error({400, "bad_parameter", "after: not a cursor from this API"});
+    after = key + '\0' + *a;
+  }
+  const std::string prefix = key + '\0';
+  Json lines = Json::array();
+  std::optional<std::string> next;
+  if (!as_of) {
+    pb::Line l;
+    std::string last;
+    r.Scan(Table::kLine, prefix, after, [&](std::string_view k, rocksdb::Slice val) {
+      if (!l.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt line");
+      if (static_cast<int>(lines.size()) == page.limit) {
+        next = Hex(last.substr(prefix.size()));
+        return false;
+      }
+      last.assign(k);
+      lines.push_back(LineJson(l, true));
+      return true;
+    });
+  } else {
+    // Versions of this distributor's lines: line key, then time. Keep each
+    // line's last version at or before as_of.
+    const std::string hprefix = std::string(1, static_cast<char>(Table::kLine)) + prefix;
+    std::string hafter;
+    if (!after.empty()) {
+      hafter = HistoryPrefix(Table::kLine, after);
+      hafter.append(8, '\xff');
+    }
+    std::string cur_key, last_emitted;
+    std::optional<pb::Version> cur;
+    bool full = false;
+    auto emit = [&]() {  // false: the page is full and `cur` is left for the next one
+      if (!cur) return true;
+      if (static_cast<int>(lines.size()) == page.limit) {
+        next = Hex(std::string_view(last_emitted).substr(prefix.size()));
+        return false;
+      }
+      pb::Line l;
+      if (!l.ParseFromString(cur->row())) throw std::runtime_error("corrupt line version");
+      Json lj = LineJson(l, true);
+      lj["version"] = VersionJson(*cur);
+      lines.push_back(std::move(lj));
+      last_emitted = cur_key;
+      cur.reset();
+      return true;
+    };
+    r.Scan(Table::kHistory, hprefix, hafter, [&](std::string_view k, rocksdb::Slice val) {
+      if (k.size() < 10) return true;
+      const int64_t at = GetBe64(k.substr(k.size() - 8));
+      std::string_view line_key = k.substr(1, k.size() - 10);  // less table byte, 0x00, be64
+      if (line_key != cur_key) {
+        if (!emit()) {
+          full = true;
+          return false;
+        }
+        cur_key.assign(line_key);
+      }
+      if (at <= *as_of) {
+        pb::Version ver;
+        if (!ver.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt version");
+        cur = std::move(ver);
+      }
+      return true;
+    });
+    if (!full) emit();
+  }
+  Json j = DistributorJson(key, d, std::move(lines));
+  j["lines_next"] = next ? Json(*next) : Json(nullptr);
+  if (as_of) {
+    j["as_of"] = FormatRfc3339(Millis(*as_of));
+    j["version"] = VersionJson(v);
+  }
+  return j;
+}
+
+ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string& sort, int limit) const {
+  if (std::find(std::begin(kSorts), std::end(kSorts), sort) == std::end(kSorts)) {
+    return ApiResult::Error({400, "bad_parameter", fmt::format("sort: '{}' is not one of settled_fen, "
+                             "balance_fen, pending_fen, held_fen, reversed_fen, voided_fen, "
+                             "clawed_back_fen, waived_fen, shares, downlines", sort)});
+  }
+  Reader r(db_);
+  struct Entry {
+    int64_t value;
+    std::string key;
+    pb::Distributor d;
+  };
+  auto better = [](const Entry& a, const Entry& b) {
+    return a.value != b.value ? a.value > b.value : a.key < b.key;
+  };
+  std::vector<Entry> top;  // a heap whose front is the worst kept
+  int64_t considered = 0;
+  pb::Distributor d;
+  r.Scan(Table::kDistributor, tenant + '\0', "", [&](std::string_view k, rocksdb::Slice val) {
+    if (!d.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt distributor");
+    if (d.lines() == 0 && d.shares() == 0) return true;
+    ++considered;
+    Entry e{Field(d, sort), std::string(k), d};
+    if (static_cast<int>(top.size()) < limit) {
+      top.push_back(std::move(e));
+      std::push_heap(top.begin(), top.end(), better);
+    } else if (better(e, top.front())) {
+      std::pop_heap(top.begin(), top.end(), better);
+      top.back() = std::move(e);
+      std::push_heap(top.begin(), top.end(), better);
+    }
+    return true;
+  });
+  std::sort(top.begin(), top.end(), better);
+  Json list = Json::array();
+  for (auto& e : top) {
+    Json j = DistributorJson(e.key, e.d, Json::array());
+    j.erase("lines");
+    j["lines_count"] = e.d.lines();
+    list.push_back(std::move(j));
+  }
+  Json out;
+  out["tenant"] = tenant;
+  out["sort"] = sort;
+  out["distributors_considered"] = considered;
+  out["distributors"] = std::move(list);
+  return out;
+}
+
+ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
+                              std::optional<int64_t> as_of) const {
+  Reader r(db_);
+  if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
+  const std::string key = EntityKey(tenant, id);
+  pb::Group g;
+  pb::Version v;
+  bool found;
+  Load(r, Table::kGroup, key, as_of, &g, &v, &found);
+  if (!found) return NotFound(fmt::format("no group '{}'{}", id, as_of ? " at " + FormatRfc3339(Millis(*as_of)) : ""));
+  Json j = GroupJson(key, g);
+  j["rule_version"] = g.rule_version();
+  if (as_of) {
+    j["as_of"] = FormatRfc3339(Millis(*as_of));
+    j["version"] = VersionJson(v);
+  }
+  return j;
+}
+
+ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
+                               std::optional<int64_t> as_of) const {
+  Reader r(db_);
+  if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
+  const std::string key = EntityKey(tenant, id);
+  pb::Member m;
+  pb::Version v;
+  bool found;
+  Load(r, Table::kMember, key, as_of, &m, &v, &found);
+  if (!found) return NotFound(fmt::format("no member '{}'{}", id, as_of ? " at " + FormatRfc3339(Millis(*as_of)) : ""));
+  Json j = MemberJson(key, m, true);
+  j["distributor"] = m.distributor();
+  if (as_of) {
+    j["as_of"] = FormatRfc3339(Millis(*as_of));
+    j["version"] = VersionJson(v);
+  }
+  return j;
+}
+
+ApiResult QueryService::Order(const std::string& tenant, const std::string& id) const {
+  Reader r(db_);
+  const std::string key = EntityKey(tenant, id);
+  pb::Order o;
+  if (!r.Get(Table::kOrder, key, &o)) return NotFound(fmt::format("no order '{}'", id));
+  Json j = OrderJson(key, o, true);
+  Json lines = Json::array();
+  pb::Line l;
+  for (const auto& ref : o.lines()) {
+    if (r.Get(Table::kLine, LineKey(tenant, ref.distributor(), id, false, ref.level()), &l)) {
+      lines.push_back(LineJson(l, true));
+    }
+  }
+  if (r.Get(Table::kLine, LineKey(tenant, o.member(), id, true, 0), &l)) lines.push_back(LineJson(l, true));
+  j["lines"] = std::move(lines);
+  return j;
+}
+
+ApiResult QueryService::Rejections(const std::string& tenant, const std::string& reason,
+                                   const Page& page) const {
+  Reader r(db_);
+  const std::string prefix = tenant + '\0';
+  std::string after;
+  if (!page.after.empty()) {
+    auto a = Unhex(page.after);
+    if (!a) return ApiResult::Error({400, "bad_parameter", "after: not a cursor from this API"});
+    after = prefix + *a;
+  }
+  Json list = Json::array();
+  std::optional<std::string> next;
+  std::string last;
+  pb::Rejection rej;
+  r.Scan(Table::kRejection, prefix, after, [&](std::string_view k, rocksdb::Slice val) {
+    if (!rej.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt rejection");
+    if (!reason.empty() && rej.reason() != reason) return true;
+    if (static_cast<int>(list.size()) == page.limit) {
+      next = Hex(std::string_view(last).substr(prefix.size()));
+      return false;
+    }
+    last.assign(k);
+    list.push_back(RejectionJson(rej));
+    return true;
+  });
+  Json out;
+  out["tenant"] = tenant;
+  out["reason"] = reason.empty() ? Json(nullptr) : Json(reason);
+  out["rejections"] = std::move(list);
+  out["next"] = next ? Json(*next) : Json(nullptr);
+  return out;
+}
+
+ApiResult QueryService::Event(const std::string& tenant, const std::string& event_id) const {
+  Reader r(db_);
+  const std::string key = EntityKey(tenant, event_id);
+  pb::StoredEvent stored;
+  const bool have = r.Get(Table::kEvent, key, &stored);
+  Json rejections = Json::array();
+  std::string prefix = tenant + '\0';
+  prefix.push_back('\1');
+  prefix.append(event_id).push_back('\0');
+  pb::Rejection rej;
+  r.Scan(Table::kRejection, prefix, "", [&](std::string_view, rocksdb::Slice val) {
+    if (!rej.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt rejection");
+    rejections.push_back(RejectionJson(rej));
+    return true;
+  });
+  if (!have && rejections.empty()) return NotFound(fmt::format("no event '{}' was seen", event_id));
+  Json j;
+  j["tenant"] = tenant;
+  j["event_id"] = event_id;
+  if (have) {
+    pb::Event e;
+    if (!e.ParseFromString(stored.event())) throw std::runtime_error("corrupt stored event");
+    j["event"] = Json::parse(EncodeJson(e));
+    j["source"] = stored.source();
+    j["position"] = stored.position();
+  } else {
+    j["event"] = nullptr;  // never valid: the rejections say where the input was
+  }
+  j["rejections"] = std::move(rejections);
+  return j;
+}
+
+ApiResult QueryService::AuditChecks(const std::string& tenant) const {
+  Reader r(db_);
+  const std::string prefix = tenant + '\0';
+  Json diffs = Json::array();
+  int64_t n_diffs = 0, n_dist = 0, n_lines = 0, n_orders = 0, rates_checked = 0;
+  auto diff = [&](Json d) {
+    ++n_diffs;
+    if (diffs.size() < kMaxDifferences) diffs.push_back(std::move(d));
+  };
+  // 1. Totals: every distributor against the sums over its lines (spec section 7).
+  struct Sums {
+    int64_t held = 0, pending = 0, settled = 0, voided = 0, reversed = 0, clawed = 0, waived = 0, lines = 0;
+  };
+  std::map<std::string, Sums> sums;  // by distributor id
+  pb::Line l;
+  r.Scan(Table::kLine, prefix, "", [&](std::string_view, rocksdb::Slice val) {
+    if (!l.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt line");
+    ++n_lines;
+    Sums& s = sums[l.distributor()];
+    const int64_t net = l.amount_fen() - l.reversed_fen();
+    switch (l.state()) {
+      case pb::HELD: s.held += net; break;
+      case pb::PENDING: s.pending += net; break;
+      case pb::SETTLED: s.settled += net; break;
+      case pb::VOID: s.voided += net; break;
+      default: break;
+    }
+    s.reversed += l.reversed_fen();
+    s.clawed += l.clawed_back_fen();
+    s.waived += l.waived_fen();
+    ++s.lines;
+    return true;
+  });
+  pb::Distributor d;
+  r.Scan(Table::kDistributor, prefix, "", [&](std::string_view k, rocksdb::Slice val) {
+    if (!d.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt distributor");
+    ++n_dist;
+    const std::string id(KeyPart(k, 1));
+    auto it = sums.find(id);
+    const Sums s = it == sums.end() ? Sums{} : it->second;
+    if (it != sums.end()) sums.erase(it);
+    const std::pair<const char*, std::pair<int64_t, int64_t>> fields[] = {
+        {"held_fen", {d.held_fen(), s.held}},           {"pending_fen", {d.pending_fen(), s.pending}},
+        {"settled_fen", {d.settled_fen(), s.settled}},  {"voided_fen", {d.voided_fen(), s.voided}},
+        {"reversed_fen", {d.reversed_fen(), s.reversed}}, {"clawed_back_fen", {d.clawed_back_fen(), s.clawed}},
+        {"waived_fen", {d.waived_fen(), s.waived}},     {"lines", {d.lines(), s.lines}}};
+    for (const auto& [name, v] : fields) {
+      if (v.first != v.second) {
+        diff({{"check", "distributor_totals"}, {"distributor", id}, {"field", name},
+              {"stored", v.first}, {"recomputed", v.second}});
+      }
+    }
+    return true;
+  });
+  for (const auto& [id, s] : sums) {
+    diff({{"check", "distributor_totals"}, {"distributor", id}, {"field", "lines"}, {"stored", nullptr},
+          {"recomputed", s.lines}, {"message", "lines exist for a distributor with no totals row"}});
+  }
+  // 2. Every order's commission lines against the formula (spec section 6).
+  pb::Order o;
+  r.Scan(Table::kOrder, prefix, "", [&](std::string_view k, rocksdb::Slice val) {
+    if (!o.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt order");
+    ++n_orders;
+    const std::string id(KeyPart(k, 1));
+    const RuleVersion* rv = rules_ ? rules_->ByName(tenant, o.rule_version()) : nullptr;
+    for (const auto& ref : o.lines()) {
+      pb::Line line;
+      if (!r.Get(Table::kLine, LineKey(tenant, ref.distributor(), id, false, ref.level()), &line)) {
+        diff({{"check", "order_lines"}, {"order_id", id}, {"distributor", ref.distributor()},
+              {"level", ref.level()}, {"message", "the order names a line that does not exist"}});
+        continue;
+      }
+      auto bad = [&](const char* field, int64_t stored, int64_t expected) {
+        if (stored != expected) {
+          diff({{"check", "order_lines"}, {"order_id", id}, {"distributor", ref.distributor()},
+                {"level", ref.level()}, {"field", field}, {"stored", stored}, {"expected", expected}});
+        }
+      };
+      bad("base_fen", line.base_fen(), o.commission_base_fen());
+      bad("amount_fen", line.amount_fen(), CommissionAmount(Fen(line.base_fen()), Bps(line.rate_bps())).v);
+      const int64_t due = ProRata(Fen(line.amount_fen()), Fen(o.refunded_fen()), Fen(o.amount_fen())).v;
+      const int64_t taken = line.reversed_fen() + line.clawed_back_fen() + line.waived_fen();
+      if (line.state() == pb::VOID) {
+        if (taken > due) bad("reductions_fen", taken, due);
+      } else {
+        bad("reductions_fen", taken, due);
+      }
+      if (rv && ref.level() >= 1 && static_cast<size_t>(ref.level()) <= rv->commission.levels_bps.size()) {
+        ++rates_checked;
+        const int64_t base_rate = rv->commission.levels_bps[static_cast<size_t>(ref.level() - 1)].v;
+        bool ok = line.rate_bps() == base_rate;
+        for (const auto& [tier, bonus] : rv->commission.tier_bonus_bps) ok = ok || line.rate_bps() == base_rate + bonus.v;
+        if (!ok) {
+          diff({{"check", "order_lines"}, {"order_id", id}, {"distributor", ref.distributor()},
+                {"level", ref.level()}, {"field", "rate_bps"}, {"stored", line.rate_bps()},
+                {"message", fmt::format("not levels_bps[{}] of rule version '{}' plus a tier bonus",
+                                        ref.level() - 1, o.rule_version())}});
+        }
+      }
+    }
+    return true;
+  });
+  Json out;
+  out["tenant"] = tenant;
+  out["ok"] = n_diffs == 0;
+  out["distributors_checked"] = n_dist;
+  out["lines_checked"] = n_lines;
+  out["orders_checked"] = n_orders;
+  out["rates_checked"] = rates_checked;
+  out["differences_total"] = n_diffs;
+  out["differences"] = std::move(diffs);
+  if (!rules_) out["note"] = "started without --rules: rates were not checked against the rule versions";
+  return out;
+}
+
+Json QueryService::Health() const {
+  Reader r(db_);
+  pb::ProcessorMeta meta;
+  Json j;
+  j["status"] = "ok";
+  if (r.Get(Table::kMeta, "", &meta)) {
+    j["applied"] = meta.applied();
+    j["log_position"] = meta.log_position();
+    j["max_event_time"] = meta.has_max_seen() ? Json(FormatRfc3339(Millis(meta.max_seen_ms()))) : Json(nullptr);
+    j["history_incomplete"] = meta.history_incomplete();
+  }
+  return j;
+}
+
+}  // namespace fission

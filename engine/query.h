@@ -1,0 +1,67 @@
+// The auditors' read model: every answer of the HTTP API, computed from the
+// committed rows of a data dir. Thread-safe (each call reads one RocksDB
+// snapshot); never writes.
+//
+// Answers are JSON objects built by projections/render.h, so they carry the
+// same numbers as `fission export`. Failures are values: an ApiError with the
+// HTTP status, a stable code and a message naming the problem.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "events/rules.h"
+#include "events/types.h"
+#include "projections/render.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace fission {
+
+struct ApiError {
+  int status;        // 400, 404, 409, 500
+  std::string code;  // e.g. "not_found", "bad_parameter"
+  std::string message;
+};
+
+using ApiResult = Result<Json, ApiError>;
+
+struct Page {
+  std::string after;  // opaque cursor from a previous answer's "next"; "" = from the start
+  int limit = 100;    // 1..1000
+};
+
+class QueryService {
+ public:
+  // `rules` (may be null) lets the ledger checks verify rates as well.
+  QueryService(rocksdb::DB* db, const RuleBook* rules) : db_(db), rules_(rules) {}
+
+  // A distributor with a page of its lines (provenance on each line). With
+  // `as_of`, the distributor and its lines as they stood at that event time.
+  ApiResult Distributor(const std::string& tenant, const std::string& id,
+                        std::optional<int64_t> as_of_ms, const Page& page) const;
+  // The top `limit` distributors by `sort` (a *_fen total, shares or downlines), descending.
+  ApiResult Leaderboard(const std::string& tenant, const std::string& sort, int limit) const;
+  ApiResult Group(const std::string& tenant, const std::string& id, std::optional<int64_t> as_of_ms) const;
+  ApiResult Member(const std::string& tenant, const std::string& id, std::optional<int64_t> as_of_ms) const;
+  // An order and its lines across all beneficiaries (its leader bonus included).
+  ApiResult Order(const std::string& tenant, const std::string& id) const;
+  // Rejections of the tenant, in key order, optionally of one reason.
+  ApiResult Rejections(const std::string& tenant, const std::string& reason, const Page& page) const;
+  // The stored event (first valid sighting), its input position, and any rejections under its id.
+  ApiResult Event(const std::string& tenant, const std::string& event_id) const;
+  // Recomputes every distributor's totals from its lines and every order's
+  // lines from the contract's formula; reports each difference.
+  ApiResult AuditChecks(const std::string& tenant) const;
+  // Liveness and position of the fold.
+  Json Health() const;
+
+ private:
+  rocksdb::DB* db_;
+  const RuleBook* rules_;
+};
+
+}  // namespace fission
