@@ -47,11 +47,32 @@ Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_di
 }
 
 void Engine::Offer(const pb::LogRecord& r) {
+  const auto start = metrics_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   if (r.encoding() == pb::LogRecord::PROTOBUF) {
     processor_->OfferProto(r.source(), r.position(), r.payload());
   } else {
     processor_->OfferJson(r.source(), r.position(), r.payload());
   }
+  if (metrics_) metrics_->ObserveApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+Outcome Engine::OfferProto(std::string_view source, int64_t position, std::string_view bytes,
+                           const std::string& lane) {
+  if (!metrics_) return processor_->OfferProto(source, position, bytes, lane);
+  const auto start = std::chrono::steady_clock::now();
+  const Outcome o = processor_->OfferProto(source, position, bytes, lane);
+  metrics_->ObserveApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return o;
+}
+
+std::optional<DbError> Engine::CommitBatch() {
+  const auto start = std::chrono::steady_clock::now();
+  auto err = db_->Commit();
+  if (!err && metrics_) {
+    metrics_->ObserveCommit(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics_->ReportTotals(processor_->meta());
+  }
+  return err;
 }
 
 std::optional<DbError> Engine::ProcessLog() {
@@ -66,7 +87,7 @@ std::optional<DbError> Engine::ProcessLog() {
     });
     if (pos < until) pos = until;  // defensive: a gap in the log is skipped, not looped on
     processor_->SaveMeta(pos);
-    if (auto err = db_->Commit()) return err;
+    if (auto err = CommitBatch()) return err;
   }
   return std::nullopt;
 }
@@ -99,7 +120,7 @@ std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::stri
       // back from the log would only repeat work. Same records, same order.
       for (const auto& r : batch) Offer(r);
       processor_->SaveMeta(first_seq + static_cast<int64_t>(batch.size()) - 1);
-      if (auto err = db_->Commit()) return err;
+      if (auto err = CommitBatch()) return err;
       p.lines = reader.line_number();
       p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (progress) progress(p);
@@ -113,7 +134,7 @@ std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::stri
 std::optional<DbError> Engine::Checkpoint() {
   try {
     processor_->SaveMeta(processor_->meta().log_position());
-    return db_->Commit();
+    return CommitBatch();
   } catch (const std::exception& ex) {
     return DbError{ex.what()};
   }
@@ -123,7 +144,7 @@ std::optional<DbError> Engine::Finish() {
   try {
     processor_->Flush();
     processor_->SaveMeta(processor_->meta().log_position());
-    return db_->Commit();
+    return CommitBatch();
   } catch (const std::exception& ex) {
     return DbError{ex.what()};
   }

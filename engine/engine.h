@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/metrics.h"
 #include "engine/state_db.h"
 #include "events/rules.h"
 #include "projections/processor.h"
@@ -60,7 +61,15 @@ class Engine {
   Processor& mutable_processor() { return *processor_; }
   StateDb& db() { return *db_; }
 
+  // Reports commits and apply latency to `m` (may be null; must outlive the engine).
+  void set_metrics(Metrics* m) { metrics_ = m; }
+  Metrics* metrics() const { return metrics_; }
+  // Offers one Protobuf record, timing it for the metrics.
+  Outcome OfferProto(std::string_view source, int64_t position, std::string_view bytes,
+                     const std::string& lane);
+
  private:
+  std::optional<DbError> CommitBatch();
   Engine(std::unique_ptr<StateDb> db, const RuleBook& rules, EngineOptions options);
   std::optional<DbError> ProcessLog();
   void Offer(const pb::LogRecord& r);
@@ -68,6 +77,7 @@ class Engine {
   std::unique_ptr<StateDb> db_;
   EngineOptions options_;
   std::unique_ptr<Processor> processor_;
+  Metrics* metrics_ = nullptr;
 };
 
 // Reads lines of at most `max_bytes`; a longer line is cut to max_bytes + 1

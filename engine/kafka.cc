@@ -300,6 +300,17 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
   if (!conf.ok()) return Result<RunStats, KafkaError>::Error(conf.error());
   rd_kafka_conf_set_opaque(conf.value(), &c);
   rd_kafka_conf_set_rebalance_cb(conf.value(), RebalanceCb);
+  if (engine.metrics()) {
+    // Consumer lag per partition for /metrics, unless -X statistics.interval.ms=0.
+    bool user_set = false;
+    for (const auto& kv : options.settings.props) user_set = user_set || kv.first == "statistics.interval.ms";
+    char err[256];
+    if (!user_set) rd_kafka_conf_set(conf.value(), "statistics.interval.ms", "5000", err, sizeof err);
+    rd_kafka_conf_set_stats_cb(conf.value(), [](rd_kafka_t*, char* json, size_t len, void* opaque) {
+      static_cast<Consumer*>(opaque)->engine->metrics()->ReportKafkaStatistics(std::string(json, len));
+      return 0;  // librdkafka frees the JSON
+    });
+  }
   auto consumer = NewClient(RD_KAFKA_CONSUMER, conf.value());
   if (!consumer.ok()) return Result<RunStats, KafkaError>::Error(consumer.error());
   rd_kafka_t* rk = consumer.value().get();
@@ -346,7 +357,7 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
         c.at_end.erase(lane);
         if (c.idle.erase(lane)) c.UpdateLanes();
         const std::string_view bytes(static_cast<const char*>(m->payload), m->len);
-        const Outcome o = proc.OfferProto(lane, m->offset, bytes, lane);
+        const Outcome o = engine.OfferProto(lane, m->offset, bytes, lane);
         if (o == Outcome::kRejected && (proc.last_reason() == "invalid_event" || proc.last_reason() == "unknown_type")) {
           rd_kafka_headers_t* h = rd_kafka_headers_new(5);
           const std::string off = std::to_string(m->offset), part = std::to_string(m->partition);

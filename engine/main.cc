@@ -18,6 +18,8 @@
 
 #include "engine/engine.h"
 #include "engine/kafka.h"
+#include "engine/query.h"
+#include "engine/server.h"
 #include "events/rules.h"
 #include "events/time.h"
 #include "projections/export.h"
@@ -246,6 +248,99 @@ void PrintDemoSummary(const std::string& bin, const std::string& data_dir, const
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
+struct ApiArgs {
+  std::string listen;  // HOST:PORT; empty = no API
+  std::string tokens;
+  int threads = 8;
+};
+
+void AddApiOptions(CLI::App* cmd, ApiArgs& a, const std::string& default_listen) {
+  a.listen = default_listen;
+  cmd->add_option("--listen", a.listen, "Address of the read-only HTTP API and /metrics, HOST:PORT (loopback unless told otherwise)"
+                  + std::string(default_listen.empty() ? "; none when absent" : ""))->capture_default_str();
+  cmd->add_option("--tokens", a.tokens, "Tokens file: 'TOKEN TENANT|* auditor|support' per line; without it only /healthz and /metrics answer")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--http-threads", a.threads, "HTTP worker threads")->capture_default_str()->check(CLI::Range(1, 256));
+}
+
+// Starts the API on a background thread; nullptr and a message on failure.
+std::unique_ptr<ApiServer> StartApi(const ApiArgs& a, QueryService& q, Metrics& m, std::string* error) {
+  std::map<std::string, Token> tokens;
+  if (!a.tokens.empty()) {
+    auto t = LoadTokens(a.tokens);
+    if (!t.ok()) {
+      *error = t.error();
+      return nullptr;
+    }
+    tokens = std::move(t).value();
+  }
+  ServerOptions so;
+  const auto colon = a.listen.rfind(':');
+  if (colon == std::string::npos) {
+    *error = fmt::format("--listen '{}': expected HOST:PORT", a.listen);
+    return nullptr;
+  }
+  so.host = a.listen.substr(0, colon);
+  try {
+    so.port = std::stoi(a.listen.substr(colon + 1));
+  } catch (const std::exception&) {
+    so.port = -1;
+  }
+  if (so.port < 0 || so.port > 65535) {
+    *error = fmt::format("--listen '{}': bad port", a.listen);
+    return nullptr;
+  }
+  so.threads = a.threads;
+  auto server = std::make_unique<ApiServer>(q, m, std::move(tokens));
+  if (auto err = server->Bind(so)) {
+    *error = *err;
+    return nullptr;
+  }
+  server->Start();
+  std::cerr << fmt::format("fission: API on http://{}:{} ({} tokens)\n", so.host, server->port(),
+                           a.tokens.empty() ? "no" : "with");
+  return server;
+}
+
+// `serve`: the API over a data dir that another process may be writing.
+int RunServe(const std::string& data_dir, const std::string& rules_file, const ApiArgs& a) {
+  std::optional<RuleBook> rules;
+  if (!rules_file.empty()) {
+    auto r = LoadRulesFile(rules_file);
+    if (!r.ok()) return Fail(r.error().message);
+    rules = std::move(r).value();
+  }
+  const std::string scratch = (fs::temp_directory_path() / fmt::format("fission-serve-{}", getpid())).string();
+  auto db = StateDb::OpenFollower(data_dir, scratch);
+  if (!db.ok()) return Fail(db.error().message, 2);
+  Metrics metrics;
+  metrics.WatchDb(db.value()->raw());
+  QueryService q(db.value()->raw(), rules ? &*rules : nullptr);
+  auto refresh = [&] {
+    q.Exclusive([&] {
+      if (auto err = db.value()->CatchUp()) std::cerr << "fission serve: " << err->message << "\n";
+    });
+    if (auto meta = q.Meta()) metrics.ReportTotals(*meta);
+  };
+  refresh();
+  std::string error;
+  auto server = StartApi(a, q, metrics, &error);
+  if (!server) {
+    fs::remove_all(scratch);
+    return Fail(error, 2);
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  // Follow the writer: new commits become visible within a second.
+  while (!g_stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    refresh();
+  }
+  server->Stop();
+  fs::remove_all(scratch);
+  return 0;
+}
+
 struct KafkaArgs {
   std::string brokers;
   std::string topic = "fission.events";
@@ -400,6 +495,13 @@ int main(int argc, char** argv) {
   dev->add_option("--topic", dev_topic, "Topic to create")->capture_default_str();
   dev->add_option("--partitions", dev_partitions, "Partitions of the topic")->capture_default_str()->check(CLI::Range(1, 256));
 
+  std::string serve_dir, serve_rules;
+  ApiArgs serve_api;
+  auto* serve = app.add_subcommand("serve", "Serve the read-only HTTP API and /metrics over a data dir (which another process may be writing)");
+  serve->add_option("--data-dir", serve_dir, "Data directory")->required();
+  serve->add_option("--rules", serve_rules, "Rules file, so the ledger checks verify rates too")->check(CLI::ExistingFile);
+  AddApiOptions(serve, serve_api, "127.0.0.1:8080");
+
   KafkaArgs rk;
   kafka::RunOptions ro;
   std::string run_dir, run_rules;
@@ -417,6 +519,8 @@ int main(int argc, char** argv) {
   run->add_flag("--exit-at-end", ro.exit_at_end, "Stop when every partition is at its end, applying everything buffered");
   run->add_flag("--no-sync", run_no_sync, "Do not fsync commits");
   run->add_flag("--no-history", run_no_history, kNoHistoryHelp);
+  ApiArgs run_api;
+  AddApiOptions(run, run_api, "");
 
   try {
     app.parse(argc, argv);
@@ -433,6 +537,7 @@ int main(int argc, char** argv) {
     if (*gen) return RunGenerate(so, gen_out, gen_rules);
     if (*publish) return RunPublish(pk, pub_input);
     if (*dev) return RunDevBroker(dev_brokers, dev_topic, dev_partitions);
+    if (*serve) return RunServe(serve_dir, serve_rules, serve_api);
     if (*run) {
       auto settings = kafka::MakeSettings(rk.brokers, rk.x, rk.config);
       if (!settings.ok()) return Fail(settings.error().message);
@@ -448,8 +553,19 @@ int main(int argc, char** argv) {
       ro.topic = rk.topic;
       std::signal(SIGINT, OnSignal);
       std::signal(SIGTERM, OnSignal);
+      Metrics metrics;
+      metrics.WatchDb(engine.value()->db().raw());
+      engine.value()->set_metrics(&metrics);
+      QueryService q(engine.value()->db().raw(), &rules.value());
+      std::unique_ptr<ApiServer> api;
+      if (!run_api.listen.empty()) {
+        std::string error;
+        api = StartApi(run_api, q, metrics, &error);
+        if (!api) return Fail(error, 2);
+      }
       const auto start = std::chrono::steady_clock::now();
       auto r = kafka::Run(*engine.value(), ro, g_stop, [](const std::string& m) { std::cerr << "fission run: " << m << "\n"; });
+      if (api) api->Stop();
       if (!r.ok()) return Fail(r.error().message, 2);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::cout << SummaryLine(engine.value()->stats(), secs)

@@ -21,7 +21,7 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
           0.005,    0.01,      0.025,    0.05,     0.1,       0.25,     0.5,   1,     2.5, 5};
 }
 
-constexpr const char* kTypes[] = {"unknown", "share", "join", "payment", "refund", "checkin"};
+constexpr const char* kTypes[] = {"share", "join", "payment", "refund", "checkin"};
 
 }  // namespace
 
@@ -75,33 +75,33 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 
 Metrics::~Metrics() = default;
 
-void Metrics::ReportBatch(const fission::RunStats& s, std::optional<int64_t> wm, double commit_seconds) {
+void Metrics::ReportTotals(const pb::ProcessorMeta& m) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t i = 0; i < s.applied_by_type.size(); ++i) {
-    const int64_t d = s.applied_by_type[i] - last_.applied_by_type[i];
-    if (d > 0) applied_->Add({{"type", i < std::size(kTypes) ? kTypes[i] : "other"}}).Increment(static_cast<double>(d));
+  auto grow = [](prometheus::Counter& c, int64_t now, int64_t before) {
+    if (now > before) c.Increment(static_cast<double>(now - before));
+  };
+  auto prev = [](const google::protobuf::Map<std::string, int64_t>& map, const std::string& k) {
+    auto it = map.find(k);
+    return it == map.end() ? int64_t{0} : it->second;
+  };
+  for (const auto& [type, n] : m.applied_by_type()) grow(applied_->Add({{"type", type}}), n, prev(last_.applied_by_type(), type));
+  for (const auto& [reason, n] : m.rejected()) {
+    grow(rejected_->Add({{"reason", reason}}), n, prev(last_.rejected(), reason));
+    if (reason == "late_event") grow(*late_, n, prev(last_.rejected(), reason));
   }
-  for (const auto& [reason, n] : s.rejected) {
-    auto it = last_.rejected.find(reason);
-    const int64_t d = n - (it == last_.rejected.end() ? 0 : it->second);
-    if (d <= 0) continue;
-    rejected_->Add({{"reason", reason}}).Increment(static_cast<double>(d));
-    if (reason == "late_event") late_->Increment(static_cast<double>(d));
-  }
-  if (s.duplicates > last_.duplicates) duplicates_->Increment(static_cast<double>(s.duplicates - last_.duplicates));
-  if (s.timers_fired > last_.timers_fired) timers_->Increment(static_cast<double>(s.timers_fired - last_.timers_fired));
-  if (s.offered > last_.offered) offered_->Increment(static_cast<double>(s.offered - last_.offered));
-  last_ = s;
+  grow(*duplicates_, m.duplicates(), last_.duplicates());
+  grow(*timers_, m.timers_fired(), last_.timers_fired());
+  grow(*offered_, m.offered(), last_.offered());
+  if (m.has_watermark_ms()) watermark_ms_.store(m.watermark_ms());
+  last_ = m;
+}
+
+void Metrics::ObserveCommit(double seconds) {
   batches_->Increment();
-  commit_seconds_->Observe(commit_seconds);
-  if (wm) watermark_ms_.store(*wm);
+  commit_seconds_->Observe(seconds);
 }
 
 void Metrics::ObserveApply(double seconds) { apply_seconds_->Observe(seconds); }
-
-void Metrics::SetWatermark(std::optional<int64_t> wm) {
-  if (wm) watermark_ms_.store(*wm);
-}
 
 void Metrics::ReportKafkaStatistics(const std::string& json) {
   auto j = nlohmann::json::parse(json, nullptr, false);

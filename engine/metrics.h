@@ -35,10 +35,11 @@ class Metrics {
   Metrics();
   ~Metrics();
 
-  // After each commit of the fold: counters advance by the difference from
-  // the previous report (stats are the processor's counters for this run).
-  void ReportBatch(const fission::RunStats& stats, std::optional<int64_t> watermark_ms,
-                   double commit_seconds);
+  // The fold's running totals as stored in its meta row (after each commit
+  // by the folding process, or each catch-up by `serve`): counters advance by
+  // the difference from the previous report; the first report counts all.
+  void ReportTotals(const pb::ProcessorMeta& meta);
+  void ObserveCommit(double seconds);
   // Time to offer one event to the processor (decode, checks, apply).
   void ObserveApply(double seconds);
   // librdkafka statistics (JSON, from its stats callback): consumer lag per partition.
@@ -46,8 +47,6 @@ class Metrics {
   void ObserveHttp(const std::string& route, int status, double seconds);
   // The database whose size and stall figures are read at each scrape.
   void WatchDb(rocksdb::DB* db) { db_.store(db); }
-  // The stored watermark, for a process that does not fold (serve).
-  void SetWatermark(std::optional<int64_t> watermark_ms);
 
   // The text exposition format, with scrape-time gauges refreshed.
   std::string Scrape();
@@ -71,7 +70,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* http_seconds_;
 
   std::mutex mu_;  // guards last_
-  fission::RunStats last_;
+  pb::ProcessorMeta last_;
   std::atomic<int64_t> watermark_ms_{INT64_MIN};
   std::atomic<rocksdb::DB*> db_{nullptr};
 };

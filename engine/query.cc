@@ -49,18 +49,23 @@ std::optional<std::string> Unhex(std::string_view s) {
   return out;
 }
 
-// All reads of one request go through one iterator: a consistent view of the
-// database, also on a follower that catches up concurrently.
+// All reads of one request go through two iterators taken together (one
+// scans, one seeks points and versions): one consistent view of the database,
+// also on a follower, whose catch-up waits while a view is being taken.
 class Reader {
  public:
-  explicit Reader(rocksdb::DB* db) : it_(db->NewIterator(rocksdb::ReadOptions())) {}
+  Reader(rocksdb::DB* db, std::shared_mutex& mu) {
+    std::shared_lock lock(mu);
+    it_.reset(db->NewIterator(rocksdb::ReadOptions()));
+    point_.reset(db->NewIterator(rocksdb::ReadOptions()));
+  }
 
   template <class R>
   bool Get(Table t, std::string_view key, R* row) {
     std::string full = Full(t, key);
-    it_->Seek(full);
-    if (!it_->Valid() || it_->key() != rocksdb::Slice(full)) return false;
-    return Parse(row);
+    point_->Seek(full);
+    if (!point_->Valid() || point_->key() != rocksdb::Slice(full)) return false;
+    return Parse(point_.get(), row);
   }
 
   // Rows of table `t` with keys starting with `prefix`, from just after
@@ -87,11 +92,11 @@ class Reader {
     const std::string prefix = Full(Table::kHistory, HistoryPrefix(t, key));
     std::string target = prefix;
     PutBe64(&target, at_ms);
-    it_->SeekForPrev(target);
-    if (!it_->Valid()) return false;
-    rocksdb::Slice k = it_->key();
+    point_->SeekForPrev(target);
+    if (!point_->Valid()) return false;
+    rocksdb::Slice k = point_->key();
     if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) return false;
-    return Parse(v);
+    return Parse(point_.get(), v);
   }
 
  private:
@@ -101,13 +106,13 @@ class Reader {
     return k;
   }
   template <class R>
-  bool Parse(R* row) {
-    if (!row->ParseFromArray(it_->value().data(), static_cast<int>(it_->value().size()))) {
+  static bool Parse(rocksdb::Iterator* it, R* row) {
+    if (!row->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       throw std::runtime_error("corrupt row");
     }
     return true;
   }
-  std::unique_ptr<rocksdb::Iterator> it_;
+  std::unique_ptr<rocksdb::Iterator> it_, point_;
 };
 
 // The entity row as it stands now, or at `as_of` from its history.
@@ -171,7 +176,7 @@ constexpr std::string_view kSorts[] = {"settled_fen", "balance_fen", "pending_fe
 
 ApiResult QueryService::Distributor(const std::string& tenant, const std::string& id,
                                     std::optional<int64_t> as_of, const Page& page) const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
   const std::string key = EntityKey(tenant, id);
   pb::Distributor d;
@@ -266,7 +271,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
                              "balance_fen, pending_fen, held_fen, reversed_fen, voided_fen, "
                              "clawed_back_fen, waived_fen, shares, downlines", sort)});
   }
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   struct Entry {
     int64_t value;
     std::string key;
@@ -311,7 +316,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
 
 ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
                               std::optional<int64_t> as_of) const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
   const std::string key = EntityKey(tenant, id);
   pb::Group g;
@@ -330,7 +335,7 @@ ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
 
 ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
                                std::optional<int64_t> as_of) const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
   const std::string key = EntityKey(tenant, id);
   pb::Member m;
@@ -348,7 +353,7 @@ ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
 }
 
 ApiResult QueryService::Order(const std::string& tenant, const std::string& id) const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   const std::string key = EntityKey(tenant, id);
   pb::Order o;
   if (!r.Get(Table::kOrder, key, &o)) return NotFound(fmt::format("no order '{}'", id));
@@ -367,7 +372,7 @@ ApiResult QueryService::Order(const std::string& tenant, const std::string& id) 
 
 ApiResult QueryService::Rejections(const std::string& tenant, const std::string& reason,
                                    const Page& page) const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   const std::string prefix = tenant + '\0';
   std::string after;
   if (!page.after.empty()) {
@@ -399,7 +404,7 @@ ApiResult QueryService::Rejections(const std::string& tenant, const std::string&
 }
 
 ApiResult QueryService::Event(const std::string& tenant, const std::string& event_id) const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   const std::string key = EntityKey(tenant, event_id);
   pb::StoredEvent stored;
   const bool have = r.Get(Table::kEvent, key, &stored);
@@ -431,7 +436,7 @@ ApiResult QueryService::Event(const std::string& tenant, const std::string& even
 }
 
 ApiResult QueryService::AuditChecks(const std::string& tenant) const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   const std::string prefix = tenant + '\0';
   Json diffs = Json::array();
   int64_t n_diffs = 0, n_dist = 0, n_lines = 0, n_orders = 0, rates_checked = 0;
@@ -545,8 +550,15 @@ ApiResult QueryService::AuditChecks(const std::string& tenant) const {
   return out;
 }
 
+std::optional<pb::ProcessorMeta> QueryService::Meta() const {
+  Reader r(db_, view_mu_);
+  pb::ProcessorMeta meta;
+  if (!r.Get(Table::kMeta, "", &meta)) return std::nullopt;
+  return meta;
+}
+
 Json QueryService::Health() const {
-  Reader r(db_);
+  Reader r(db_, view_mu_);
   pb::ProcessorMeta meta;
   Json j;
   j["status"] = "ok";
@@ -554,6 +566,7 @@ Json QueryService::Health() const {
     j["applied"] = meta.applied();
     j["log_position"] = meta.log_position();
     j["max_event_time"] = meta.has_max_seen() ? Json(FormatRfc3339(Millis(meta.max_seen_ms()))) : Json(nullptr);
+    j["watermark"] = meta.has_watermark_ms() ? Json(FormatRfc3339(Millis(meta.watermark_ms()))) : Json(nullptr);
     j["history_incomplete"] = meta.history_incomplete();
   }
   return j;

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 
 #include "events/rules.h"
@@ -58,10 +60,19 @@ class QueryService {
   ApiResult AuditChecks(const std::string& tenant) const;
   // Liveness and position of the fold.
   Json Health() const;
+  // The fold's stored meta row (counters, watermark), if any.
+  std::optional<pb::ProcessorMeta> Meta() const;
+
+  // Runs `f` (a follower's catch-up) while no request is taking its view.
+  void Exclusive(const std::function<void()>& f) const {
+    std::unique_lock lock(view_mu_);
+    f();
+  }
 
  private:
   rocksdb::DB* db_;
   const RuleBook* rules_;
+  mutable std::shared_mutex view_mu_;
 };
 
 }  // namespace fission

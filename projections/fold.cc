@@ -389,7 +389,12 @@ void Fold::SucceedGroup(const std::string& tenant, const std::string& group_id, 
     l->set_amount_fen(g->leader_bonus_fen());
     l->set_freeze_days(g->leader_bonus_freeze_days());
     l->set_rule_version(g->rule_version());
-    l->mutable_created_by()->set_event_id(fmt::format("group:{}", group_id));
+    // The payment that filled the group, or (virtual success) its expiry timer.
+    if (from_) {
+      *l->mutable_created_by() = *from_;
+    } else {
+      l->mutable_created_by()->set_source(fmt::format("timer:group_expiry:{}", group_id));
+    }
     edit.dist()->set_lines(edit.dist()->lines() + 1);
     if (l->freeze_days() == 0) {
       l->set_state(pb::SETTLED);

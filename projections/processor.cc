@@ -82,6 +82,7 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id,
 Outcome Processor::Offer(std::string_view source, int64_t position,
                          Result<pb::Event, DecodeError> decoded, const std::string& lane) {
   ++stats_.offered;
+  meta_.set_offered(meta_.offered() + 1);
   last_reason_.clear();
   last_detail_.clear();
   if (!lane.empty()) {
@@ -195,6 +196,7 @@ void Processor::ApplyPending(const std::string& key, const pb::Pending& p) {
     ++stats_.applied;
     ++stats_.applied_by_type[static_cast<size_t>(e.type())];
     meta_.set_applied(meta_.applied() + 1);
+    ++(*meta_.mutable_applied_by_type())[std::string(TypeName(e.type()))];
   }
   store_.EraseRow(Table::kPending, key);
 }
@@ -280,6 +282,7 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
 void Processor::SaveMeta(int64_t log_position) {
   assert(log_position >= meta_.log_position());
   meta_.set_log_position(log_position);
+  if (auto wm = watermark_ms()) meta_.set_watermark_ms(*wm);
   *store_.Mutable<pb::ProcessorMeta>(Table::kMeta, "") = meta_;
 }
 

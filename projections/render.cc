@@ -44,7 +44,7 @@ Json LineJson(const pb::Line& l, bool audit) {
   if (audit) {
     j["distributor"] = l.distributor();
     j["rule_version"] = l.rule_version();
-    j["event_id"] = l.created_by().event_id();
+    j["event_id"] = l.created_by().event_id().empty() ? Json(nullptr) : Json(l.created_by().event_id());
     j["source"] = l.created_by().source();
     j["position"] = l.created_by().position();
   }
