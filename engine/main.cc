@@ -314,7 +314,7 @@ int RunServe(const std::string& data_dir, const std::string& rules_file, const A
   auto db = StateDb::OpenFollower(data_dir, scratch);
   if (!db.ok()) return Fail(db.error().message, 2);
   Metrics metrics;
-  metrics.WatchDb(db.value()->raw());
+  metrics.WatchDb(db.value()->raw(), data_dir);
   QueryService q(db.value()->raw(), rules ? &*rules : nullptr);
   auto refresh = [&] {
     q.Exclusive([&] {
@@ -554,7 +554,7 @@ int main(int argc, char** argv) {
       std::signal(SIGINT, OnSignal);
       std::signal(SIGTERM, OnSignal);
       Metrics metrics;
-      metrics.WatchDb(engine.value()->db().raw());
+      metrics.WatchDb(engine.value()->db().raw(), run_dir);
       engine.value()->set_metrics(&metrics);
       QueryService q(engine.value()->db().raw(), &rules.value());
       std::unique_ptr<ApiServer> api;

@@ -10,6 +10,7 @@
 #include <rocksdb/db.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "events/decode.h"
 
@@ -63,6 +64,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Help("RocksDB figures read at scrape: live_sst_bytes, memtable_bytes, "
                         "pending_compaction_bytes, running_compactions, write_stopped, delayed_write_rate")
                   .Register(*registry_);
+  dir_bytes_ = &BuildGauge().Name("fission_data_dir_bytes")
+                    .Help("Bytes in the data dir (SST files, WAL, manifest), read at scrape")
+                    .Register(*registry_).Add({});
   http_requests_ = &BuildCounter().Name("fission_http_requests_total")
                         .Help("HTTP requests, by route and status").Register(*registry_);
   http_seconds_ = &BuildHistogram().Name("fission_http_request_seconds")
@@ -94,6 +98,11 @@ void Metrics::ReportTotals(const pb::ProcessorMeta& m) {
   grow(*offered_, m.offered(), last_.offered());
   if (m.has_watermark_ms()) watermark_ms_.store(m.watermark_ms());
   last_ = m;
+}
+
+void Metrics::WatchDb(rocksdb::DB* db, std::string dir) {
+  dir_ = std::move(dir);
+  db_.store(db);
 }
 
 void Metrics::ObserveCommit(double seconds) {
@@ -142,6 +151,14 @@ std::string Metrics::Scrape() {
       uint64_t v = 0;
       if (db->GetIntProperty(prop, &v)) rocksdb_->Add({{"figure", name}}).Set(static_cast<double>(v));
     }
+  }
+  if (!dir_.empty()) {
+    uint64_t n = 0;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir_, ec)) {
+      if (f.is_regular_file(ec)) n += f.file_size(ec);
+    }
+    dir_bytes_->Set(static_cast<double>(n));
   }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }

@@ -46,7 +46,7 @@ class Metrics {
   void ReportKafkaStatistics(const std::string& json);
   void ObserveHttp(const std::string& route, int status, double seconds);
   // The database whose size and stall figures are read at each scrape.
-  void WatchDb(rocksdb::DB* db) { db_.store(db); }
+  void WatchDb(rocksdb::DB* db, std::string dir);
 
   // The text exposition format, with scrape-time gauges refreshed.
   std::string Scrape();
@@ -66,6 +66,8 @@ class Metrics {
   prometheus::Histogram* commit_seconds_;
   prometheus::Family<prometheus::Gauge>* consumer_lag_;
   prometheus::Family<prometheus::Gauge>* rocksdb_;
+  prometheus::Gauge* dir_bytes_;
+  std::string dir_;  // set once, before serving
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_seconds_;
 
