@@ -7,7 +7,7 @@
 set -euo pipefail
 bin=$1
 src=$2
-for tool in prometheus promtool curl; do
+for tool in prometheus promtool curl jq; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (bash ops/dev.sh test installs it)"; exit 1; }
 done
 
@@ -92,4 +92,15 @@ requests=$(query 'sum(fission_http_requests_total{job="fission-serve",route="/me
 [ "${requests:-0}" -gt 0 ] && echo "ok: scrapes counted = $requests" || { echo "FAIL: no HTTP request counts"; fail=1; }
 rules=$(curl -sf "http://127.0.0.1:$prom_port/api/v1/rules" | grep -o '"health":"ok"' | wc -l)
 check "alert rules loaded and healthy" 5 "$rules"
+# Every query of the Grafana dashboard is valid PromQL over these metrics.
+dash="$src/ops/grafana/fission-dashboard.json"
+n=0
+while IFS= read -r expr; do
+  expr=${expr//\$job/.*}
+  expr=${expr//\$instance/.*}
+  status=$(curl -s --get "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$expr" | jq -r .status)
+  if [ "$status" != success ]; then echo "FAIL: dashboard query does not run: $expr"; fail=1; fi
+  n=$((n + 1))
+done < <(jq -r '.panels[].targets[].expr' "$dash")
+[ "$n" -gt 10 ] && echo "ok: $n dashboard queries run" || { echo "FAIL: only $n dashboard queries"; fail=1; }
 exit $fail
