@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "engine/kafka.h"
+#include "engine/query.h"
 #include "replay/synth.h"
 #include "tests/scenario.h"
 #include "tests/test_util.h"
@@ -173,6 +174,53 @@ std::string MergedExport(const std::vector<std::string>& dirs) {
   auto err = ExportMerged(stores, out);
   EXPECT_FALSE(err.has_value()) << *err;
   return out.str();
+}
+
+TEST_F(KafkaTest, RunReportsConsumerLagPerPartitionAndOffsetsAsProvenance) {
+  Publish();
+  EngineOptions opt;
+  opt.db.sync_commits = false;
+  auto engine = Engine::Open(dir_ / "consumed", rules_, opt);
+  ASSERT_TRUE(engine.ok());
+  Metrics metrics;
+  engine.value()->set_metrics(&metrics);
+  kafka::RunOptions ro;
+  auto settings = kafka::MakeSettings(broker_->bootstrap_servers(),
+                                      {"session.timeout.ms=6000", "statistics.interval.ms=100"}, "");
+  ASSERT_TRUE(settings.ok());
+  ro.settings = settings.value();
+  ro.topic = "events";
+  ro.group = "g";
+  ro.exit_at_end = true;
+  ro.idle_ms = 1000;
+  ro.batch_events = 200;
+  std::atomic<bool> stop{false};
+  auto r = kafka::Run(*engine.value(), ro, stop, [](const std::string&) {});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const std::string text = metrics.Scrape();
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_NE(text.find(fmt::format(R"(fission_consumer_lag{{partition="{}",topic="events"}})", p)), std::string::npos)
+        << "partition " << p << "\n" << text.substr(0, 3000);
+  }
+  const auto& meta = engine.value()->processor().meta();
+  EXPECT_NE(text.find(fmt::format("fission_events_offered_total {}", meta.offered())), std::string::npos);
+  EXPECT_NE(text.find(fmt::format(R"(fission_events_applied_total{{type="payment"}} {})",
+                                  meta.applied_by_type().at("payment"))), std::string::npos);
+  // A commission line names the topic partition and offset it came from, and
+  // the stored event is the one published there.
+  QueryService q(engine.value()->db().raw(), &rules_);
+  auto lb = q.Leaderboard("shop-00", "settled_fen", 1);
+  ASSERT_TRUE(lb.ok());
+  ASSERT_EQ(lb.value()["distributors"].size(), 1u);
+  auto d = q.Distributor("shop-00", lb.value()["distributors"][0]["id"], std::nullopt, Page{});
+  ASSERT_TRUE(d.ok());
+  const Json& line = d.value()["lines"][0];
+  EXPECT_EQ(line["source"].get<std::string>().rfind("events/", 0), 0u) << line.dump();
+  auto ev = q.Event("shop-00", line["event_id"]);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev.value()["source"], line["source"]);
+  EXPECT_EQ(ev.value()["position"], line["position"]);
+  EXPECT_EQ(ev.value()["event"]["order_id"], line["order_id"]);
 }
 
 TEST_F(KafkaTest, TwoInstancesInOneGroupShareThePartitionsAndTogetherEqualIngest) {
