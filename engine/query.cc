@@ -115,22 +115,6 @@ class Reader {
   std::unique_ptr<rocksdb::Iterator> it_, point_;
 };
 
-// The entity row as it stands now, or at `as_of` from its history.
-template <class R>
-std::optional<ApiError> Load(Reader& r, Table t, const std::string& key, std::optional<int64_t> as_of,
-                             R* row, pb::Version* version, bool* found) {
-  *found = false;
-  if (!as_of) {
-    *found = r.Get(t, key, row);
-    return std::nullopt;
-  }
-  if (r.VersionAt(t, key, *as_of, version)) {
-    if (!row->ParseFromString(version->row())) throw std::runtime_error("corrupt version");
-    *found = true;
-  }
-  return std::nullopt;
-}
-
 Json VersionJson(const pb::Version& v) {
   Json j;
   j["at"] = FormatRfc3339(Millis(v.at_ms()));
@@ -155,6 +139,41 @@ std::optional<ApiError> CheckHistory(Reader& r, std::optional<int64_t> as_of) {
   return std::nullopt;
 }
 
+template <class R>
+struct Loaded {
+  R row;
+  pb::Version version;  // with as_of: the version found
+};
+
+std::string NoSuch(std::string_view noun, std::string_view id, std::optional<int64_t> as_of) {
+  return fmt::format("no {} '{}'{}", noun, id, as_of ? " at " + FormatRfc3339(Millis(*as_of)) : "");
+}
+
+// The record as it stands now, or (as_of) as it stood then, from its history.
+template <class R>
+Result<Loaded<R>, ApiError> LoadRecord(Reader& r, Table t, std::string_view noun, const std::string& tenant,
+                                       const std::string& id, std::optional<int64_t> as_of) {
+  using Out = Result<Loaded<R>, ApiError>;
+  if (auto e = CheckHistory(r, as_of)) return Out::Error(*e);
+  const std::string key = EntityKey(tenant, id);
+  Loaded<R> out;
+  bool found;
+  if (!as_of) {
+    found = r.Get(t, key, &out.row);
+  } else {
+    found = r.VersionAt(t, key, *as_of, &out.version);
+    if (found && !out.row.ParseFromString(out.version.row())) throw std::runtime_error("corrupt version");
+  }
+  if (!found) return Out::Error({404, "not_found", NoSuch(noun, id, as_of)});
+  return out;
+}
+
+void StampAsOf(Json& j, std::optional<int64_t> as_of, const pb::Version& v) {
+  if (!as_of) return;
+  j["as_of"] = FormatRfc3339(Millis(*as_of));
+  j["version"] = VersionJson(v);
+}
+
 int64_t Field(const pb::Distributor& d, const std::string& sort) {
   if (sort == "settled_fen") return d.settled_fen();
   if (sort == "balance_fen") return d.settled_fen() - d.clawed_back_fen();
@@ -177,16 +196,11 @@ constexpr std::string_view kSorts[] = {"settled_fen", "balance_fen", "pending_fe
 ApiResult QueryService::Distributor(const std::string& tenant, const std::string& id,
                                     std::optional<int64_t> as_of, const Page& page) const {
   Reader r(db_, view_mu_);
-  if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
+  auto loaded = LoadRecord<pb::Distributor>(r, Table::kDistributor, "distributor", tenant, id, as_of);
+  if (!loaded.ok()) return ApiResult::Error(loaded.error());
+  const pb::Distributor& d = loaded.value().row;
+  if (d.lines() == 0 && d.shares() == 0) return NotFound(NoSuch("distributor", id, as_of));
   const std::string key = EntityKey(tenant, id);
-  pb::Distributor d;
-  pb::Version v;
-  bool found;
-  Load(r, Table::kDistributor, key, as_of, &d, &v, &found);
-  if (!found || (d.lines() == 0 && d.shares() == 0)) {
-    return NotFound(as_of ? fmt::format("no distributor '{}' at {}", id, FormatRfc3339(Millis(*as_of)))
-                          : fmt::format("no distributor '{}'", id));
-  }
   std::string after;
   if (!page.after.empty()) {
     auto a = Unhex(page.after);
@@ -258,10 +272,7 @@ ApiResult QueryService::Distributor(const std::string& tenant, const std::string
   }
   Json j = DistributorJson(key, d, std::move(lines));
   j["lines_next"] = next ? Json(*next) : Json(nullptr);
-  if (as_of) {
-    j["as_of"] = FormatRfc3339(Millis(*as_of));
-    j["version"] = VersionJson(v);
-  }
+  StampAsOf(j, as_of, loaded.value().version);
   return j;
 }
 
@@ -317,38 +328,24 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
 ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
                               std::optional<int64_t> as_of) const {
   Reader r(db_, view_mu_);
-  if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
-  const std::string key = EntityKey(tenant, id);
-  pb::Group g;
-  pb::Version v;
-  bool found;
-  Load(r, Table::kGroup, key, as_of, &g, &v, &found);
-  if (!found) return NotFound(fmt::format("no group '{}'{}", id, as_of ? " at " + FormatRfc3339(Millis(*as_of)) : ""));
-  Json j = GroupJson(key, g);
+  auto loaded = LoadRecord<pb::Group>(r, Table::kGroup, "group", tenant, id, as_of);
+  if (!loaded.ok()) return ApiResult::Error(loaded.error());
+  const pb::Group& g = loaded.value().row;
+  Json j = GroupJson(EntityKey(tenant, id), g);
   j["rule_version"] = g.rule_version();
-  if (as_of) {
-    j["as_of"] = FormatRfc3339(Millis(*as_of));
-    j["version"] = VersionJson(v);
-  }
+  StampAsOf(j, as_of, loaded.value().version);
   return j;
 }
 
 ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
                                std::optional<int64_t> as_of) const {
   Reader r(db_, view_mu_);
-  if (auto e = CheckHistory(r, as_of)) return ApiResult::Error(*e);
-  const std::string key = EntityKey(tenant, id);
-  pb::Member m;
-  pb::Version v;
-  bool found;
-  Load(r, Table::kMember, key, as_of, &m, &v, &found);
-  if (!found) return NotFound(fmt::format("no member '{}'{}", id, as_of ? " at " + FormatRfc3339(Millis(*as_of)) : ""));
-  Json j = MemberJson(key, m, true);
+  auto loaded = LoadRecord<pb::Member>(r, Table::kMember, "member", tenant, id, as_of);
+  if (!loaded.ok()) return ApiResult::Error(loaded.error());
+  const pb::Member& m = loaded.value().row;
+  Json j = MemberJson(EntityKey(tenant, id), m, true);
   j["distributor"] = m.distributor();
-  if (as_of) {
-    j["as_of"] = FormatRfc3339(Millis(*as_of));
-    j["version"] = VersionJson(v);
-  }
+  StampAsOf(j, as_of, loaded.value().version);
   return j;
 }
 
