@@ -242,7 +242,13 @@ void PrintDemoSummary(const std::string& bin, const std::string& data_dir, const
             << fmt::format("  {} query --data-dir {}{} distributor {}\n", bin, data_dir, tenant_flag, who)
             << fmt::format("  {} query --data-dir {}{} member {}\n", bin, data_dir, tenant_flag, who)
             << fmt::format("  {} export --data-dir {} | grep '\"kind\":\"rejection\"' | head\n", bin, data_dir)
-            << fmt::format("  {} ingest --data-dir /tmp/again --rules {} {}\n", bin, rules_path, events_path);
+            << fmt::format("  {} ingest --data-dir /tmp/again --rules {} {}\n", bin, rules_path, events_path)
+            << "The auditors' API over it (token file: TOKEN TENANT|* auditor|support per line):\n"
+            << "  echo 'demo-auditor-token-0001 * auditor' > tokens\n"
+            << fmt::format("  {} serve --data-dir {} --tokens tokens &\n", bin, data_dir)
+            << fmt::format("  curl -H 'Authorization: Bearer demo-auditor-token-0001' "
+                           "localhost:8080/v1/{}/distributors/{}\n",
+                           tenant_flag.empty() ? "default" : tenant_flag.substr(10), who);
 }
 
 std::atomic<bool> g_stop{false};
