@@ -49,7 +49,7 @@ Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_di
 void Engine::Offer(const pb::LogRecord& r) {
   const auto start = metrics_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   if (r.encoding() == pb::LogRecord::PROTOBUF) {
-    processor_->OfferProto(r.source(), r.position(), r.payload());
+    processor_->OfferProto(r.source(), r.position(), r.payload(), r.lane());
   } else {
     processor_->OfferJson(r.source(), r.position(), r.payload());
   }
@@ -94,21 +94,35 @@ std::optional<DbError> Engine::ProcessLog() {
 
 std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::string& source,
                                                const std::function<void(const IngestProgress&)>& progress) {
+  LineReader reader(in, kMaxEventBytes);
+  std::string line;
+  return IngestRecords(
+      [&](pb::LogRecord* r) {
+        while (reader.Next(&line)) {
+          if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line: no event
+          r->set_source(source);
+          r->set_position(reader.line_number());
+          r->set_payload(line);
+          return true;
+        }
+        return false;
+      },
+      progress);
+}
+
+std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRecord*)>& next,
+                                             const std::function<void(const IngestProgress&)>& progress) {
   try {
-    LineReader reader(in, kMaxEventBytes);
     std::vector<pb::LogRecord> batch;
-    std::string line;
     const auto start = std::chrono::steady_clock::now();
     IngestProgress p;
     bool more = true;
     while (more) {
       batch.clear();
-      while (batch.size() < options_.batch_events && (more = reader.Next(&line))) {
-        if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line: no event
-        auto& r = batch.emplace_back();
-        r.set_source(source);
-        r.set_position(reader.line_number());
-        r.set_payload(line);
+      while (batch.size() < options_.batch_events) {
+        pb::LogRecord r;
+        if (!(more = next(&r))) break;
+        batch.push_back(std::move(r));
       }
       // Catch up first if a previous batch's processing failed half-way.
       if (processor_->meta().log_position() < db_->log_head()) {
@@ -121,7 +135,7 @@ std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::stri
       for (const auto& r : batch) Offer(r);
       processor_->SaveMeta(first_seq + static_cast<int64_t>(batch.size()) - 1);
       if (auto err = CommitBatch()) return err;
-      p.lines = reader.line_number();
+      p.lines += static_cast<int64_t>(batch.size());
       p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (progress) progress(p);
     }

@@ -49,6 +49,13 @@ class Engine {
       std::istream& in, const std::string& source,
       const std::function<void(const IngestProgress&)>& progress = nullptr);
 
+  // The same for any source of log records (a replay): `next` fills the
+  // record and returns true, or returns false at the end. Each record keeps
+  // its source, position and lane; it is appended to this data dir's log.
+  [[nodiscard]] std::optional<DbError> IngestRecords(
+      const std::function<bool(pb::LogRecord*)>& next,
+      const std::function<void(const IngestProgress&)>& progress = nullptr);
+
   // End of the finite input: applies everything buffered, fires due timers, commits.
   [[nodiscard]] std::optional<DbError> Finish();
 

@@ -183,6 +183,106 @@ std::optional<KafkaError> DevBroker::CreateTopic(const std::string& topic, int p
   return std::nullopt;
 }
 
+struct TopicReader::Impl {
+  KafkaHandle rk;
+  std::string topic;
+  std::map<int32_t, int64_t> end;  // partition -> offset one past the last record at open
+  std::set<int32_t> done;
+};
+
+Result<std::unique_ptr<TopicReader>, KafkaError> TopicReader::Open(const Settings& settings, const std::string& topic) {
+  using R = Result<std::unique_ptr<TopicReader>, KafkaError>;
+  auto conf = MakeConf(settings, {}, {{"group.id", "fission-reader"}, {"enable.auto.commit", "false"},
+                                      {"enable.auto.offset.store", "false"}, {"enable.partition.eof", "false"}});
+  if (!conf.ok()) return R::Error(conf.error());
+  auto rk = NewClient(RD_KAFKA_CONSUMER, conf.value());
+  if (!rk.ok()) return R::Error(rk.error());
+  std::unique_ptr<TopicReader> r(new TopicReader());
+  r->impl_ = std::make_unique<Impl>();
+  r->impl_->rk = std::move(rk).value();
+  r->impl_->topic = topic;
+  rd_kafka_t* h = r->impl_->rk.get();
+  rd_kafka_poll_set_consumer(h);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* tp = rd_kafka_topic_new(h, topic.c_str(), nullptr);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(h, 0, tp, &md, 10'000);
+  rd_kafka_topic_destroy(tp);
+  if (err || !md || md->topic_cnt != 1 || md->topics[0].err) {
+    const auto e = err ? err : (md && md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
+    if (md) rd_kafka_metadata_destroy(md);
+    return R::Error({fmt::format("topic '{}': {}", topic, rd_kafka_err2str(e))});
+  }
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+  for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
+    const int32_t p = md->topics[0].partitions[i].id;
+    int64_t low = 0, high = 0;
+    err = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, 10'000);
+    if (err) {
+      rd_kafka_metadata_destroy(md);
+      rd_kafka_topic_partition_list_destroy(parts);
+      return R::Error({fmt::format("offsets of {}/{}: {}", topic, p, rd_kafka_err2str(err))});
+    }
+    r->total_ += high - low;
+    if (high > low) {
+      r->impl_->end[p] = high;
+      rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset = low;
+    }
+  }
+  rd_kafka_metadata_destroy(md);
+  err = parts->cnt > 0 ? rd_kafka_assign(h, parts) : RD_KAFKA_RESP_ERR_NO_ERROR;
+  rd_kafka_topic_partition_list_destroy(parts);
+  if (err) return R::Error({fmt::format("assign {}: {}", topic, rd_kafka_err2str(err))});
+  return r;
+}
+
+TopicReader::~TopicReader() {
+  if (impl_ && impl_->rk) rd_kafka_consumer_close(impl_->rk.get());
+}
+
+bool TopicReader::Next(pb::LogRecord* r) {
+  Impl& s = *impl_;
+  int idle_polls = 0;
+  while (s.done.size() < s.end.size()) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(s.rk.get(), 500);
+    if (!m) {
+      if (++idle_polls > 120) {  // a minute without a record while some are still due
+        error_ = KafkaError{fmt::format("no records from '{}' for a minute with {} of {} partitions unfinished",
+                                        s.topic, s.end.size() - s.done.size(), s.end.size())};
+        return false;
+      }
+      continue;
+    }
+    idle_polls = 0;
+    if (m->err) {
+      const std::string what = rd_kafka_message_errstr(m);
+      const bool fatal = m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF;
+      rd_kafka_message_destroy(m);
+      if (fatal) {
+        error_ = KafkaError{fmt::format("reading '{}': {}", s.topic, what)};
+        return false;
+      }
+      continue;
+    }
+    auto it = s.end.find(m->partition);
+    if (it == s.end.end() || m->offset >= it->second) {  // past the end at open: not part of this read
+      if (it != s.end.end()) s.done.insert(m->partition);
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    const std::string lane = fmt::format("{}/{}", s.topic, m->partition);
+    r->Clear();
+    r->set_source(lane);
+    r->set_lane(lane);
+    r->set_position(m->offset);
+    r->set_payload(static_cast<const char*>(m->payload), m->len);
+    r->set_encoding(pb::LogRecord::PROTOBUF);
+    if (m->offset + 1 >= it->second) s.done.insert(m->partition);
+    rd_kafka_message_destroy(m);
+    return true;
+  }
+  return false;
+}
+
 void DevBroker::SetBrokerDown(int id) { rd_kafka_mock_broker_set_down(impl_->cluster, id); }
 void DevBroker::SetBrokerUp(int id) { rd_kafka_mock_broker_set_up(impl_->cluster, id); }
 

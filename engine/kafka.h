@@ -77,6 +77,28 @@ class DevBroker {
   std::unique_ptr<Impl> impl_;
 };
 
+// Reads every partition of a topic from its beginning to the end it had when
+// opened (no consumer group, nothing committed): the source of a replay or an
+// archive. Records come as LogRecords with source = lane = "topic/partition"
+// and position = offset, exactly as `Run` offers them.
+class TopicReader {
+ public:
+  static Result<std::unique_ptr<TopicReader>, KafkaError> Open(const Settings& settings, const std::string& topic);
+  ~TopicReader();
+  // The next record; false at the end or on an error (see error()).
+  bool Next(pb::LogRecord* r);
+  const std::optional<KafkaError>& error() const { return error_; }
+  // Records between the beginnings and the ends at open time.
+  int64_t total() const { return total_; }
+
+ private:
+  TopicReader() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::optional<KafkaError> error_;
+  int64_t total_ = 0;
+};
+
 struct RunOptions {
   Settings settings;
   std::string topic;

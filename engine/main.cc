@@ -23,6 +23,7 @@
 #include "events/rules.h"
 #include "events/time.h"
 #include "projections/export.h"
+#include "replay/commands.h"
 #include "replay/synth.h"
 
 namespace fs = std::filesystem;
@@ -528,6 +529,49 @@ int main(int argc, char** argv) {
   ApiArgs run_api;
   AddApiOptions(run, run_api, "");
 
+  // Finance.
+  ReplayArgs rp;
+  KafkaArgs rp_kafka;
+  auto* replay = app.add_subcommand("replay", "Rebuild every projection into a fresh data dir from a data dir's log, an archive, or a Kafka topic");
+  replay->add_option("--from", rp.from, "SOURCE: a data dir (its event log), an archive file, or kafka:TOPIC (with --brokers)")->required();
+  replay->add_option("--rules", rp.rules, "Rules file: the live one for an exact rebuild, a proposed one for a what-if")->required()->check(CLI::ExistingFile);
+  replay->add_option("--out", rp.out, "New data dir (must not exist or be empty)")->required();
+  replay->add_option("--until", rp.until, "Stop at this event time (RFC 3339): later events are passed over; timers fire up to the last event applied");
+  replay->add_option("--allowed-lateness-ms", rp.allowed_lateness_ms, "As for ingest; keep the live value for an exact rebuild")->capture_default_str();
+  replay->add_flag("--no-history", rp.no_history, kNoHistoryHelp);
+  replay->add_flag("--quiet", rp.quiet, "No progress");
+  AddKafkaOptions(replay, rp_kafka, false);
+
+  ArchiveArgs ar;
+  KafkaArgs ar_kafka;
+  auto* archive = app.add_subcommand("archive", "Write the event history to a compressed, checksummed archive file");
+  archive->add_option("--from", ar.from, "SOURCE: a data dir (its event log), another archive, or kafka:TOPIC (with --brokers)")->required();
+  archive->add_option("--out", ar.out, "Archive file to write (written as FILE.partial, renamed when complete)")->required();
+  archive->add_flag("--quiet", ar.quiet, "No progress");
+  AddKafkaOptions(archive, ar_kafka, false);
+
+  std::string digest_dir;
+  auto* digest = app.add_subcommand("digest", "Print a hash of a data dir's canonical export: equal digests, identical projections");
+  digest->add_option("--data-dir", digest_dir, "Data directory")->required();
+
+  std::string diff_a, diff_b;
+  bool diff_json = false;
+  int diff_max = 1000;
+  auto* diff = app.add_subcommand("diff", "List per distributor, member and group the fields that differ between two data dirs, with totals; exit 1 if any differ");
+  diff->add_option("a", diff_a, "Data dir A (e.g. live)")->required();
+  diff->add_option("b", diff_b, "Data dir B (e.g. a replay under proposed rules)")->required();
+  diff->add_flag("--json", diff_json, "The report as JSON");
+  diff->add_option("--max-listed", diff_max, "Entities listed in full (all are counted)")->capture_default_str()->check(CLI::Range(0, 100'000'000));
+
+  StatementArgs st;
+  auto* statement = app.add_subcommand("statement", "Per-distributor statement for a period: opening, movements, closing, reconciled");
+  statement->add_option("--data-dir", st.data_dir, "Data directory")->required();
+  statement->add_option("--from", st.from, "Period start, exclusive (RFC 3339); default: the beginning");
+  statement->add_option("--to", st.to, "Period end, inclusive (RFC 3339); default: the end");
+  statement->add_option("--tenant", st.tenant, "Only this tenant (default: all)");
+  statement->add_option("--format", st.format, "csv or json")->capture_default_str()->check(CLI::IsMember({"csv", "json"}));
+  statement->add_flag("--lines", st.movements, "Line-level detail: every movement of every line in the period");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -544,6 +588,24 @@ int main(int argc, char** argv) {
     if (*publish) return RunPublish(pk, pub_input);
     if (*dev) return RunDevBroker(dev_brokers, dev_topic, dev_partitions);
     if (*serve) return RunServe(serve_dir, serve_rules, serve_api);
+    if (*replay || *archive) {
+      KafkaArgs& k = *replay ? rp_kafka : ar_kafka;
+      std::optional<kafka::Settings> settings;
+      if (!k.brokers.empty()) {
+        auto made = kafka::MakeSettings(k.brokers, k.x, k.config);
+        if (!made.ok()) return Fail(made.error().message, 2);
+        settings = made.value();
+      }
+      if (*replay) {
+        rp.kafka = settings;
+        return RunReplay(rp);
+      }
+      ar.kafka = settings;
+      return RunArchive(ar);
+    }
+    if (*digest) return RunDigest(digest_dir);
+    if (*diff) return RunDiff(diff_a, diff_b, diff_json, diff_max);
+    if (*statement) return RunStatement(st);
     if (*run) {
       auto settings = kafka::MakeSettings(rk.brokers, rk.x, rk.config);
       if (!settings.ok()) return Fail(settings.error().message);

@@ -295,6 +295,33 @@ void StateDb::ReadLog(int64_t after, int64_t until,
   }
 }
 
+namespace {
+class RocksLogCursor final : public StateDb::LogCursor {
+ public:
+  RocksLogCursor(rocksdb::DB* db, int64_t after) : it_(db->NewIterator(rocksdb::ReadOptions())) {
+    it_->Seek(LogKey(after + 1));
+  }
+  bool Next(int64_t* seq, pb::LogRecord* r) override {
+    if (!it_->Valid()) return false;
+    rocksdb::Slice k = it_->key();
+    if (k.size() != 9 || k[0] != kLogTag) return false;
+    *seq = GetBe64(std::string_view(k.data() + 1, 8));
+    if (!r->ParseFromArray(it_->value().data(), static_cast<int>(it_->value().size()))) {
+      throw std::runtime_error(fmt::format("corrupt log record {}", *seq));
+    }
+    it_->Next();
+    return true;
+  }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+}  // namespace
+
+std::unique_ptr<StateDb::LogCursor> StateDb::NewLogCursor(int64_t after) {
+  return std::make_unique<RocksLogCursor>(db_.get(), after);
+}
+
 uint64_t StateDb::DiskBytes() const {
   uint64_t n = 0;
   std::error_code ec;

@@ -88,6 +88,16 @@ class StateDb final : public Store {
   void ReadLog(int64_t after, int64_t until,
                const std::function<bool(int64_t seq, const pb::LogRecord&)>& fn);
 
+  // A pull-style reader of the log from sequence `after` + 1 (replay reads
+  // another data dir's log with it). Valid while this StateDb lives.
+  class LogCursor {
+   public:
+    virtual ~LogCursor() = default;
+    // The next record; false at the end. Throws on a corrupt record.
+    virtual bool Next(int64_t* seq, pb::LogRecord* r) = 0;
+  };
+  std::unique_ptr<LogCursor> NewLogCursor(int64_t after);
+
   // Approximate on-disk bytes (SST + WAL).
   uint64_t DiskBytes() const;
 

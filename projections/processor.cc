@@ -81,10 +81,14 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id,
 
 Outcome Processor::Offer(std::string_view source, int64_t position,
                          Result<pb::Event, DecodeError> decoded, const std::string& lane) {
-  ++stats_.offered;
-  meta_.set_offered(meta_.offered() + 1);
   last_reason_.clear();
   last_detail_.clear();
+  if (options_.until_ms && decoded.ok() && decoded.value().occurred_at_ms() > *options_.until_ms) {
+    ++stats_.beyond_until;
+    return Outcome::kBeyondUntil;
+  }
+  ++stats_.offered;
+  meta_.set_offered(meta_.offered() + 1);
   if (!lane.empty()) {
     const std::string& tenant = decoded.ok() ? decoded.value().tenant() : decoded.error().tenant;
     auto& lanes = *meta_.mutable_tenant_lanes();

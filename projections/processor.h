@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -40,10 +41,14 @@ struct ProcessorOptions {
   // Keep a version of every distributor, group, member and line at each
   // instant it changes (history.h), for as-of queries. Default on.
   bool history = true;
+  // Replay up to an instant: valid events with occurred_at after it are
+  // passed over (not applied, not rejected, not marked seen). Records whose
+  // time cannot be read are still offered (they are rejected either way).
+  std::optional<int64_t> until_ms = std::nullopt;
 };
 
 // What happened to one offered input.
-enum class Outcome { kAccepted, kDuplicate, kRejected };
+enum class Outcome { kAccepted, kDuplicate, kRejected, kBeyondUntil };
 
 // Counters for one run (the stored meta keeps running totals).
 struct RunStats {
@@ -53,6 +58,7 @@ struct RunStats {
   std::array<int64_t, 6> applied_by_type{};
   int64_t duplicates = 0;
   int64_t timers_fired = 0;
+  int64_t beyond_until = 0;  // passed over by ProcessorOptions::until_ms
   std::map<std::string, int64_t> rejected;  // by reason
   int64_t rejected_total() const {
     int64_t n = 0;

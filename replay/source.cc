@@ -1,0 +1,98 @@
+#include "replay/source.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "engine/state_db.h"
+#include "replay/archive.h"
+
+namespace fission {
+namespace {
+
+class LogSource final : public RecordSource {
+ public:
+  LogSource(std::unique_ptr<StateDb> db, std::string dir)
+      : db_(std::move(db)), cursor_(db_->NewLogCursor(0)), dir_(std::move(dir)) {}
+  bool Next(pb::LogRecord* r) override {
+    if (error_) return false;
+    try {
+      int64_t seq;
+      return cursor_->Next(&seq, r);
+    } catch (const std::exception& e) {
+      error_ = fmt::format("data dir '{}': {}", dir_, e.what());
+      return false;
+    }
+  }
+  std::optional<std::string> error() const override { return error_; }
+  std::optional<int64_t> total() const override { return db_->log_head(); }
+  std::string Describe() const override { return fmt::format("the event log of data dir {}", dir_); }
+
+ private:
+  std::unique_ptr<StateDb> db_;
+  std::unique_ptr<StateDb::LogCursor> cursor_;
+  std::string dir_;
+  std::optional<std::string> error_;
+};
+
+class ArchiveSource final : public RecordSource {
+ public:
+  ArchiveSource(std::unique_ptr<ArchiveReader> r, std::string path) : r_(std::move(r)), path_(std::move(path)) {}
+  bool Next(pb::LogRecord* r) override { return r_->Next(r); }
+  std::optional<std::string> error() const override {
+    if (r_->error()) return r_->error()->message;
+    return std::nullopt;
+  }
+  std::optional<int64_t> total() const override { return std::nullopt; }
+  std::string Describe() const override { return fmt::format("archive {}", path_); }
+  const ArchiveReader& reader() const { return *r_; }
+
+ private:
+  std::unique_ptr<ArchiveReader> r_;
+  std::string path_;
+};
+
+class TopicSource final : public RecordSource {
+ public:
+  TopicSource(std::unique_ptr<kafka::TopicReader> r, std::string topic) : r_(std::move(r)), topic_(std::move(topic)) {}
+  bool Next(pb::LogRecord* r) override { return r_->Next(r); }
+  std::optional<std::string> error() const override {
+    if (r_->error()) return r_->error()->message;
+    return std::nullopt;
+  }
+  std::optional<int64_t> total() const override { return r_->total(); }
+  std::string Describe() const override { return fmt::format("Kafka topic {} from its beginning", topic_); }
+
+ private:
+  std::unique_ptr<kafka::TopicReader> r_;
+  std::string topic_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RecordSource>, std::string> OpenSource(const std::string& source,
+                                                              const kafka::Settings* settings) {
+  using R = Result<std::unique_ptr<RecordSource>, std::string>;
+  if (source.rfind("kafka:", 0) == 0) {
+    const std::string topic = source.substr(6);
+    if (topic.empty()) return R::Error("kafka:TOPIC needs a topic name");
+    if (!settings) return R::Error(fmt::format("'{}' needs --brokers (and any -X settings)", source));
+    auto r = kafka::TopicReader::Open(*settings, topic);
+    if (!r.ok()) return R::Error(r.error().message);
+    return std::unique_ptr<RecordSource>(std::make_unique<TopicSource>(std::move(r).value(), topic));
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(source, ec)) {
+    auto db = StateDb::OpenReadOnly(source);
+    if (!db.ok()) return R::Error(db.error().message);
+    return std::unique_ptr<RecordSource>(std::make_unique<LogSource>(std::move(db).value(), source));
+  }
+  if (std::filesystem::is_regular_file(source, ec)) {
+    auto r = ArchiveReader::Open(source);
+    if (!r.ok()) return R::Error(r.error().message);
+    return std::unique_ptr<RecordSource>(std::make_unique<ArchiveSource>(std::move(r).value(), source));
+  }
+  return R::Error(fmt::format("source '{}' is neither a data dir, an archive file, nor kafka:TOPIC", source));
+}
+
+}  // namespace fission
