@@ -235,6 +235,12 @@ Result<std::unique_ptr<TopicReader>, KafkaError> TopicReader::Open(const Setting
   return r;
 }
 
+std::set<std::string> TopicReader::lanes() const {
+  std::set<std::string> out;
+  for (const auto& [p, end] : impl_->end) out.insert(fmt::format("{}/{}", impl_->topic, p));
+  return out;
+}
+
 TopicReader::~TopicReader() {
   if (impl_ && impl_->rk) rd_kafka_consumer_close(impl_->rk.get());
 }

@@ -15,6 +15,7 @@
 #include <istream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,6 +91,8 @@ class TopicReader {
   const std::optional<KafkaError>& error() const { return error_; }
   // Records between the beginnings and the ends at open time.
   int64_t total() const { return total_; }
+  // The lanes ("topic/partition") of the partitions that hold records.
+  std::set<std::string> lanes() const;
 
  private:
   TopicReader() = default;

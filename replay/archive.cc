@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 namespace fission {
 namespace {
@@ -49,8 +50,11 @@ bool GetVarint(const std::string& s, size_t* pos, uint64_t* v) {
   }
   return false;
 }
-uint64_t SumOfSums(const std::vector<uint64_t>& sums) {
-  return XXH3_64bits(sums.data(), sums.size() * sizeof(uint64_t));
+// The footer's checksum: over every block's checksum, then the lanes list.
+uint64_t SumOfSums(const std::vector<uint64_t>& sums, const std::string& lanes) {
+  std::string all(reinterpret_cast<const char*>(sums.data()), sums.size() * sizeof(uint64_t));
+  all += lanes;
+  return XXH3_64bits(all.data(), all.size());
 }
 
 }  // namespace
@@ -90,6 +94,7 @@ std::optional<ArchiveError> ArchiveWriter::Add(const pb::LogRecord& r) {
   raw_ += bytes;
   ++records_;
   ++block_records_;
+  if (!r.lane().empty()) lanes_.insert(r.lane());
   if (raw_.size() >= block_bytes_) return FlushBlock();
   return std::nullopt;
 }
@@ -119,11 +124,13 @@ std::optional<ArchiveError> ArchiveWriter::FlushBlock() {
 
 std::optional<ArchiveError> ArchiveWriter::Finish() {
   if (auto e = FlushBlock()) return e;
-  std::string footer(kEnd, 4);
-  Put32(&footer, 0);
+  std::string lanes;
+  for (const auto& l : lanes_) lanes += l + "\n";
+  std::string footer = lanes + std::string(kEnd, 4);
+  Put32(&footer, static_cast<uint32_t>(lanes.size()));
   Put64(&footer, static_cast<uint64_t>(records_));
   Put64(&footer, static_cast<uint64_t>(blocks_));
-  Put64(&footer, SumOfSums(sums_));
+  Put64(&footer, SumOfSums(sums_, lanes));
   if (auto e = Write(footer.data(), footer.size())) return e;
   if (std::fflush(f_) != 0 || fsync(fileno(f_)) != 0) {
     return ArchiveError{fmt::format("syncing '{}': {}", partial_, std::strerror(errno))};
@@ -151,6 +158,24 @@ Result<std::unique_ptr<ArchiveReader>, ArchiveError> ArchiveReader::Open(const s
     return R::Error({fmt::format("'{}' is not a fission archive (no FSNARC1 header at offset 0)", path)});
   }
   r->offset_ = sizeof kMagic;
+  // The lanes, from the footer at the end (if the file has one).
+  if (r->size_ >= static_cast<int64_t>(sizeof kMagic) + 32) {
+    char f[32];
+    if (std::fseek(r->f_, static_cast<long>(r->size_ - 32), SEEK_SET) == 0 && std::fread(f, 1, 32, r->f_) == 32 &&
+        std::memcmp(f, kEnd, 4) == 0) {
+      const int64_t len = Get32(f + 4);
+      if (len <= r->size_ - 32 - static_cast<int64_t>(sizeof kMagic)) {
+        std::string lanes(static_cast<size_t>(len), '\0');
+        if (std::fseek(r->f_, static_cast<long>(r->size_ - 32 - len), SEEK_SET) == 0 &&
+            std::fread(lanes.data(), 1, lanes.size(), r->f_) == lanes.size()) {
+          r->lanes_len_ = len;
+          r->lanes_raw_ = lanes;
+          for (size_t a = 0, b; (b = lanes.find('\n', a)) != std::string::npos; a = b + 1) r->lanes_.insert(lanes.substr(a, b - a));
+        }
+      }
+    }
+    std::fseek(r->f_, static_cast<long>(sizeof kMagic), SEEK_SET);
+  }
   return r;
 }
 
@@ -167,6 +192,11 @@ bool ArchiveReader::Fail(std::string message) {
 bool ArchiveReader::LoadBlock() {
   const int64_t at = offset_;
   char h[kHeader];
+  if (lanes_len_ > 0 && at == size_ - 32 - lanes_len_) {  // the lanes list before the footer
+    if (std::fseek(f_, static_cast<long>(lanes_len_), SEEK_CUR) != 0) return Fail("cannot seek past the lanes list");
+    offset_ += lanes_len_;
+    return LoadBlock();
+  }
   const size_t got = std::fread(h, 1, 4, f_);
   if (got == 0) return Fail(fmt::format("ends at offset {} after block {} with no footer (truncated)", at, blocks_));
   if (got < 4) return Fail(fmt::format("ends inside a block header at offset {} (truncated)", at));
@@ -174,7 +204,7 @@ bool ArchiveReader::LoadBlock() {
     if (std::fread(h + 4, 1, 28, f_) != 28) return Fail(fmt::format("footer at offset {} is cut short (truncated)", at));
     const auto records = static_cast<int64_t>(Get64(h + 8));
     const auto blocks = static_cast<int64_t>(Get64(h + 16));
-    if (records != records_ || blocks != blocks_ || Get64(h + 24) != SumOfSums(sums_)) {
+    if (records != records_ || blocks != blocks_ || Get64(h + 24) != SumOfSums(sums_, lanes_raw_)) {
       return Fail(fmt::format("footer at offset {} says {} records in {} blocks, but {} records in {} blocks were "
                               "read (a block was dropped, duplicated or reordered)",
                               at, records, blocks, records_, blocks_));

@@ -7,7 +7,9 @@
 //   header := "BLK1" u32 raw_len u32 stored_len u64 xxh3_64(stored bytes)
 //             u64 first_record u32 records          (32 bytes, little-endian)
 //   payload:= (varint length, serialized LogRecord)*
-//   footer := "END1" u32 0 u64 records u64 blocks u64 xxh3_64(block checksums)
+//   footer := lanes "END1" u32 lanes_len u64 records u64 blocks u64 xxh3_64(block checksums)
+//   lanes  := the records' distinct lanes ("topic/partition"), one per line
+//             (lanes_len bytes), so a replay knows every input lane up front
 //
 // Every block carries its own checksum, so a damaged block is found and named
 // by its byte offset; the footer proves the file is complete (a copy cut short
@@ -20,6 +22,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +60,7 @@ class ArchiveWriter {
   int64_t records_ = 0, block_first_ = 0, blocks_ = 0, offset_ = 0;
   int32_t block_records_ = 0;
   std::vector<uint64_t> sums_;
+  std::set<std::string> lanes_;
 };
 
 class ArchiveReader {
@@ -69,6 +73,9 @@ class ArchiveReader {
   int64_t records_read() const { return records_; }
   int64_t bytes_read() const { return offset_; }
   int64_t file_bytes() const { return size_; }
+  // The input lanes the footer lists (empty for file-fed history, or when the
+  // file has no footer: reading it to the end then reports the truncation).
+  const std::set<std::string>& lanes() const { return lanes_; }
 
  private:
   ArchiveReader() = default;
@@ -84,6 +91,9 @@ class ArchiveReader {
   std::vector<uint64_t> sums_;
   bool done_ = false;
   std::optional<ArchiveError> error_;
+  std::set<std::string> lanes_;
+  int64_t lanes_len_ = 0;
+  std::string lanes_raw_;
 };
 
 }  // namespace fission

@@ -45,6 +45,7 @@ class ArchiveSource final : public RecordSource {
   }
   std::optional<int64_t> total() const override { return std::nullopt; }
   std::string Describe() const override { return fmt::format("archive {}", path_); }
+  std::set<std::string> lanes() const override { return r_->lanes(); }
   const ArchiveReader& reader() const { return *r_; }
 
  private:
@@ -62,6 +63,7 @@ class TopicSource final : public RecordSource {
   }
   std::optional<int64_t> total() const override { return r_->total(); }
   std::string Describe() const override { return fmt::format("Kafka topic {} from its beginning", topic_); }
+  std::set<std::string> lanes() const override { return r_->lanes(); }
 
  private:
   std::unique_ptr<kafka::TopicReader> r_;
@@ -85,6 +87,13 @@ Result<std::unique_ptr<RecordSource>, std::string> OpenSource(const std::string&
   if (std::filesystem::is_directory(source, ec)) {
     auto db = StateDb::OpenReadOnly(source);
     if (!db.ok()) return R::Error(db.error().message);
+    if (db.value()->log_head() == 0) {
+      const auto* meta = db.value()->Find<pb::ProcessorMeta>(Table::kMeta, "");
+      if (meta && !meta->lane_positions().empty()) {
+        return R::Error(fmt::format("data dir '{}' was fed from Kafka and keeps no event log: replay from "
+                                    "kafka:TOPIC or from an archive of it", source));
+      }
+    }
     return std::unique_ptr<RecordSource>(std::make_unique<LogSource>(std::move(db).value(), source));
   }
   if (std::filesystem::is_regular_file(source, ec)) {

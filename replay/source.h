@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "engine/kafka.h"
@@ -21,6 +22,10 @@ class RecordSource {
   // How many records the source holds, when known up front (for the ETA).
   virtual std::optional<int64_t> total() const = 0;
   virtual std::string Describe() const = 0;
+  // Every input lane the records will name, when known up front (Kafka
+  // partitions): the replay's watermark then waits for each of them, as the
+  // live consumer's did, instead of racing ahead on the first one read.
+  virtual std::set<std::string> lanes() const { return {}; }
 };
 
 // SOURCE is "kafka:TOPIC" (with `kafka` settings naming the brokers), a data

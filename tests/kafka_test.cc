@@ -16,6 +16,8 @@
 
 #include "engine/kafka.h"
 #include "engine/query.h"
+#include "replay/commands.h"
+#include "replay/compare.h"
 #include "replay/synth.h"
 #include "tests/scenario.h"
 #include "tests/test_util.h"
@@ -221,6 +223,42 @@ TEST_F(KafkaTest, RunReportsConsumerLagPerPartitionAndOffsetsAsProvenance) {
   EXPECT_EQ(ev.value()["source"], line["source"]);
   EXPECT_EQ(ev.value()["position"], line["position"]);
   EXPECT_EQ(ev.value()["event"]["order_id"], line["order_id"]);
+}
+
+TEST_F(KafkaTest, ReplayFromTheTopicAndFromItsArchiveGivesTheConsumersDigest) {
+  Publish();
+  std::atomic<bool> stop{false};
+  Consume(dir_ / "consumed", stop);
+  auto digest = [](const std::string& dir) {
+    auto db = StateDb::OpenReadOnly(dir);
+    EXPECT_TRUE(db.ok());
+    return db.ok() ? DigestOf(*db.value()).hash : std::string();
+  };
+  const std::string live = digest(dir_ / "consumed");
+  ReplayArgs a;
+  a.from = "kafka:events";
+  a.rules = dir_ / "rules.json";
+  a.out = dir_ / "replayed";
+  a.quiet = true;
+  a.kafka = Settings();
+  ASSERT_EQ(RunReplay(a), 0);
+  EXPECT_EQ(digest(dir_ / "replayed"), live);
+  // A data dir fed from Kafka keeps no log: replay says where to replay from.
+  a.from = dir_ / "consumed";
+  a.out = dir_ / "nothing";
+  EXPECT_EQ(RunReplay(a), 2);
+
+  ArchiveArgs ar;
+  ar.from = "kafka:events";
+  ar.out = dir_ / "events.fsa";
+  ar.quiet = true;
+  ar.kafka = Settings();
+  ASSERT_EQ(RunArchive(ar), 0);
+  a.from = dir_ / "events.fsa";
+  a.out = dir_ / "from-archive";
+  a.kafka.reset();
+  ASSERT_EQ(RunReplay(a), 0);
+  EXPECT_EQ(digest(dir_ / "from-archive"), live);
 }
 
 TEST_F(KafkaTest, TwoInstancesInOneGroupShareThePartitionsAndTogetherEqualIngest) {
