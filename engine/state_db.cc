@@ -46,7 +46,9 @@ std::string LogKey(int64_t seq) {
   return k;
 }
 
-rocksdb::Options MakeOptions(const DbOptions& o) {
+}  // namespace
+
+rocksdb::Options RocksOptions(const DbOptions& o) {
   rocksdb::Options opt;
   opt.create_if_missing = true;
   opt.IncreaseParallelism(2);
@@ -68,8 +70,6 @@ rocksdb::Options MakeOptions(const DbOptions& o) {
   return opt;
 }
 
-}  // namespace
-
 StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, DbOptions options, std::string dir)
     : db_(std::move(db)), options_(options), dir_(std::move(dir)) {
   std::string v;
@@ -83,7 +83,7 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, 
   std::filesystem::create_directories(dir, ec);
   if (ec) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot create data dir '{}': {}", dir, ec.message())});
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(MakeOptions(options), dir, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(RocksOptions(options), dir, &raw);
   if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string v;
@@ -103,7 +103,7 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::strin
   }
   rocksdb::DB* raw = nullptr;
   DbOptions options;
-  rocksdb::Options opt = MakeOptions(options);
+  rocksdb::Options opt = RocksOptions(options);
   opt.create_if_missing = false;
   rocksdb::Status s = rocksdb::DB::OpenForReadOnly(opt, dir, &raw);
   if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
@@ -119,7 +119,7 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenFollower(const std::strin
   std::filesystem::create_directories(scratch_dir, ec);
   rocksdb::DB* raw = nullptr;
   DbOptions options;
-  rocksdb::Options opt = MakeOptions(options);
+  rocksdb::Options opt = RocksOptions(options);
   opt.create_if_missing = false;
   opt.max_open_files = -1;  // required of a secondary
   rocksdb::Status s = rocksdb::DB::OpenAsSecondary(opt, dir, scratch_dir, &raw);

@@ -29,6 +29,7 @@
 
 namespace rocksdb {
 class DB;
+struct Options;
 }
 
 namespace fission {
@@ -47,6 +48,10 @@ struct DbOptions {
 struct DbError {
   std::string message;
 };
+
+// The RocksDB options every data dir is opened with (benchmarks measure raw
+// RocksDB ceilings with exactly these).
+rocksdb::Options RocksOptions(const DbOptions& options);
 
 class StateDb final : public Store {
  public:
