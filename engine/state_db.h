@@ -83,7 +83,7 @@ class StateDb final : public Store {
   // Writes every buffered change atomically. On error nothing was written and
   // the caller must stop applying (the cache is ahead of the database).
   [[nodiscard]] std::optional<DbError> Commit();
-  size_t uncommitted() const { return dirty_ + static_cast<size_t>(blind_.Count()); }
+  size_t uncommitted() const { return dirty_ + blind_.size(); }
 
   // Embedded log. Append assigns consecutive sequence numbers after log_head()
   // and writes the records (not synced; the next synced Commit covers them).
@@ -127,7 +127,8 @@ class StateDb final : public Store {
   size_t dirty_ = 0;
   int64_t log_head_ = 0;
   std::string scratch_;
-  rocksdb::WriteBatch blind_;  // PutRow's writes, ahead of the dirty rows in the next commit
+  // PutRow's writes (key, value) for the next commit, in arrival order.
+  std::vector<std::pair<std::string, std::string>> blind_;
 };
 
 }  // namespace fission
