@@ -119,20 +119,24 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
     bool more = true;
     while (more) {
       batch.clear();
-      while (batch.size() < options_.batch_events) {
-        pb::LogRecord r;
-        if (!(more = next(&r))) break;
-        batch.push_back(std::move(r));
-      }
       // Catch up first if a previous batch's processing failed half-way.
       if (processor_->meta().log_position() < db_->log_head()) {
         if (auto err = ProcessLog()) return err;
       }
+      // Records are processed as they are read (in memory only), and the batch
+      // ends at its count or byte budget. The log append then precedes the
+      // commit of the effects and of the position: a crash before the commit
+      // leaves the records past the stored position, to be processed again.
+      while (batch.size() < options_.batch_events && db_->uncommitted_bytes() < options_.batch_bytes) {
+        pb::LogRecord& r = batch.emplace_back();
+        if (!(more = next(&r))) {
+          batch.pop_back();
+          break;
+        }
+        Offer(r);
+      }
       const int64_t first_seq = db_->log_head() + 1;
       if (auto err = db_->AppendLog(batch)) return err;
-      // The records just appended are processed from memory; reading them
-      // back from the log would only repeat work. Same records, same order.
-      for (const auto& r : batch) Offer(r);
       processor_->SaveMeta(first_seq + static_cast<int64_t>(batch.size()) - 1);
       if (auto err = CommitBatch()) return err;
       p.lines += static_cast<int64_t>(batch.size());

@@ -29,6 +29,10 @@ struct EngineOptions {
   // fsync and the memtable inserts of rows touched repeatedly; smaller bounds
   // the work redone after a crash and the memory held. Default 32768.
   size_t batch_events = 32768;
+  // A batch also ends once the rows it would write (history versions, stored
+  // events) reach this many bytes, so a commit's memory stays bounded however
+  // large the rows of a long stream grow. Default 32 MiB.
+  size_t batch_bytes = 32u << 20;
 };
 
 struct IngestProgress {

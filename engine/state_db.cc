@@ -188,6 +188,7 @@ void StateDb::PutRow(Table t, std::string_view key, std::string_view bytes) {
   // Not cached and not readable before the commit: the fold never reads these
   // tables back (see Store::PutRow).
   std::string full = FullKey(t, key);
+  blind_bytes_ += full.size() + bytes.size();
   blind_.emplace_back(std::move(full), std::string(bytes));
 }
 
@@ -251,6 +252,7 @@ std::optional<DbError> StateDb::Commit() {
   rocksdb::Status s = db_->Write(wo, &batch);
   if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
   blind_.clear();
+  blind_bytes_ = 0;
   for (auto& [k, e] : dirty_list_) {
     e->dirty = false;
     e->in_db = e->row != nullptr;

@@ -84,6 +84,9 @@ class StateDb final : public Store {
   // the caller must stop applying (the cache is ahead of the database).
   [[nodiscard]] std::optional<DbError> Commit();
   size_t uncommitted() const { return dirty_ + blind_.size(); }
+  // Bytes of PutRow values waiting for the next commit (history versions and
+  // stored events: the bulk of a batch).
+  size_t uncommitted_bytes() const { return blind_bytes_; }
 
   // Embedded log. Append assigns consecutive sequence numbers after log_head()
   // and writes the records (not synced; the next synced Commit covers them).
@@ -129,6 +132,7 @@ class StateDb final : public Store {
   std::string scratch_;
   // PutRow's writes (key, value) for the next commit, in arrival order.
   std::vector<std::pair<std::string, std::string>> blind_;
+  size_t blind_bytes_ = 0;
 };
 
 }  // namespace fission
