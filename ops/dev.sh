@@ -17,7 +17,7 @@ PACKAGES=(
   librocksdb-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libfmt-dev libxxhash-dev
   libgtest-dev libgmock-dev librdkafka-dev
-  libcpp-httplib-dev prometheus-cpp-dev prometheus wrk curl jq libzstd-dev
+  libcpp-httplib-dev prometheus-cpp-dev prometheus wrk curl jq libzstd-dev libjemalloc-dev
 )
 
 install_missing() {
