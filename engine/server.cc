@@ -102,7 +102,6 @@ ApiServer::ApiServer(QueryService& query, Metrics& metrics, std::map<std::string
   http_->Put(".*", not_allowed);
   http_->Delete(".*", not_allowed);
   http_->Patch(".*", not_allowed);
-  http_->new_task_queue = [] { return new httplib::ThreadPool(8); };
   // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's
   // algorithm meets the client's delayed ACK and every answer waits ~40 ms.
   http_->set_tcp_nodelay(true);

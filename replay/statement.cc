@@ -50,7 +50,6 @@ Result<Statements, std::string> ComputeStatements(Store& store, const StatementO
     row->closing_balance += close_f.balance;
     row->closing_unsettled += close_f.unsettled;
   };
-  pb::Version v;
   store.Scan(Table::kHistory, prefix, [&](std::string_view k, const google::protobuf::MessageLite& msg) {
     const auto& ver = static_cast<const pb::Version&>(msg);
     const std::string_view line_key = k.substr(1, k.size() - 10);  // less table byte, 0x00, be64
