@@ -86,7 +86,7 @@ class StateDb final : public Store {
   size_t uncommitted() const { return dirty_ + blind_.size(); }
   // Bytes of PutRow values waiting for the next commit (history versions and
   // stored events: the bulk of a batch).
-  size_t uncommitted_bytes() const { return blind_bytes_; }
+  size_t uncommitted_bytes() const { return blind_arena_.size(); }
 
   // Embedded log. Append assigns consecutive sequence numbers after log_head()
   // and writes the records (not synced; the next synced Commit covers them).
@@ -130,9 +130,27 @@ class StateDb final : public Store {
   size_t dirty_ = 0;
   int64_t log_head_ = 0;
   std::string scratch_;
+  std::string lookup_;  // Load's key buffer
   // PutRow's writes (key, value) for the next commit, in arrival order.
-  std::vector<std::pair<std::string, std::string>> blind_;
-  size_t blind_bytes_ = 0;
+  // Each is its full key then its value, back to back in blind_arena_; a
+  // row's value ends where the next row begins.
+  struct BlindRow {
+    size_t begin, key_size;
+  };
+  std::vector<BlindRow> blind_;
+  std::string blind_arena_;
+  // Commit's scratch, kept across commits for their capacity.
+  struct CommitOp {
+    static constexpr size_t kBlind = static_cast<size_t>(-1);
+    std::string_view key;
+    // The value is values_[value_begin, value_end); when value_begin is
+    // kBlind it runs from the end of `key` to blind_arena_[value_end].
+    size_t value_begin, value_end;
+    bool del;
+  };
+  std::vector<CommitOp> ops_;
+  std::string values_;
+  rocksdb::WriteBatch batch_;
 };
 
 }  // namespace fission
