@@ -60,12 +60,25 @@ rocksdb::Options RocksOptions(const DbOptions& o) {
   opt.memtable_whole_key_filtering = true;
   opt.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::BlockBasedTableOptions t;
-  t.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  // Indexes and filters live in the block cache, so memory is bounded by its
+  // capacity however large the data grows (held by the table readers instead,
+  // they took about 1.25 bytes per key: 600 MB peak at 1.1M events, 887 MB at
+  // 10M). They are partitioned, so a miss loads one small partition rather
+  // than a whole file's filter, which in a 1 MiB cache shard is evicted and
+  // re-read from disk on every miss; the top-level index of each file stays
+  // pinned, and index and filter blocks go in the cache's high-priority pool.
+  // Cost: the 1.1M-event ingest takes 47 s instead of 38 s (each filter probe
+  // is a cache lookup); whole filters in 4 MiB shards took 44 s, and thrash
+  // once a level's filters outgrow the cache.
+  t.block_cache = rocksdb::NewLRUCache(o.block_cache_bytes, /*num_shard_bits=*/-1,
+                                       /*strict_capacity_limit=*/false, /*high_pri_pool_ratio=*/0.5);
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  // Filters and indexes stay with the table readers (about 1.25 bytes per
-  // key): kept in the block cache, a large full filter competes with data
-  // blocks in a 1 MiB cache shard and is re-read from disk on every miss.
-  t.cache_index_and_filter_blocks = false;
+  t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  t.partition_filters = true;
+  t.metadata_block_size = 4096;
+  t.cache_index_and_filter_blocks = true;
+  t.cache_index_and_filter_blocks_with_high_priority = true;
+  t.pin_top_level_index_and_filter = true;
   opt.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return opt;
 }
