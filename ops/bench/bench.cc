@@ -1,6 +1,6 @@
 // fission against the machine's own ceilings, in one run.
 //
-//   build/release/ops/fission_bench [--members 1000000] [--days 2] [--json-out FILE]
+//   build/release/ops/fission_bench [--members 1000000] [--days 2] [--events N] [--json-out FILE]
 //
 // Generates a realistic stream (the demo's generator: power-law share trees,
 // the demo's mix of event types), then measures on this machine:
@@ -182,6 +182,9 @@ int main(int argc, char** argv) {
   double query_seconds = 10;
   int query_clients = 4;
   bool skip_kafka = false;
+  int64_t events_max = 0;
+  bool keep_work_dir = false;
+  int64_t fold_events_max = 1'000'000;
   app.add_option("--members", o.members, "Members in the generated stream")->capture_default_str();
   app.add_option("--days", o.days, "Days of traffic (about 0.55 events per member per day)")->capture_default_str();
   app.add_option("--seed", o.seed, "Generator seed")->capture_default_str();
@@ -192,6 +195,16 @@ int main(int argc, char** argv) {
   app.add_option("--query-seconds", query_seconds, "Duration of the query load")->capture_default_str();
   app.add_option("--query-clients", query_clients, "Concurrent query clients (keep-alive)")->capture_default_str();
   app.add_flag("--skip-kafka", skip_kafka, "Leave out the Kafka stages");
+  app.add_option("--events", events_max,
+                 "Stop the stream at this many events (0: all that --members x --days make); "
+                 "e.g. --members 1000000 --days 30 --events 10000000")
+      ->capture_default_str();
+  app.add_flag("--keep-work-dir", keep_work_dir,
+               "Keep the work dir (the ingested data dir is WORK/live, for wrk or other tools)");
+  app.add_option("--fold-events", fold_events_max,
+                 "Events for the in-memory fold stage (its MemStore keeps every row and version in "
+                 "memory: about 1.8 KB per event)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   o.bad_fraction = 0.001;
 
@@ -210,6 +223,7 @@ int main(int argc, char** argv) {
   {
     std::ofstream out(events_file);
     Synthesize(o, [&](const std::string& l) {
+      if (events_max > 0 && n >= events_max) return;
       out << l << '\n';
       ++n;
     });
@@ -387,21 +401,26 @@ int main(int argc, char** argv) {
             "raw librdkafka consume (mock)", raw_rate});
   }
 
-  // ---- pure fold (last: MemStore holds every row in memory) ----
+  // ---- pure fold (last: MemStore holds every row in memory, so on a prefix) ----
   next_stage();
+  const int64_t fold_n = std::min(n, fold_events_max);
+  const std::string fold_what =
+      fold_n == n ? "pure fold (in memory)" : fmt::format("pure fold (in memory, first {})", fold_n);
   {
     MemStore store;
     Processor p(rules, store, ProcessorOptions{});
     t0 = Clock::now();
     int64_t pos = 0;
-    for_each_line([&](const std::string& l) { p.OfferJson("bench", ++pos, l); });
+    for_each_line([&](const std::string& l) {
+      if (pos < fold_n) p.OfferJson("bench", ++pos, l);
+    });
     p.Flush();
-    fold_rate = static_cast<double>(n) / Since(t0);
-    Report({"fold", "pure fold (in memory)", fold_rate, "events/s", "JSON decode + validate", decode_rate});
+    fold_rate = static_cast<double>(fold_n) / Since(t0);
+    Report({"fold", fold_what, fold_rate, "events/s", "JSON decode + validate", decode_rate});
   }
 
   {  // measured above; its ceiling is known only now
-    Figure f{"replay", "replay (with history)", replay_rate, "events/s", "pure fold (in memory)", fold_rate};
+    Figure f{"replay", "replay (with history)", replay_rate, "events/s", fold_what, fold_rate};
     f.peak_rss = replay_peak;
     std::cerr << fmt::format("  {:<34} {:>14.1f} {}\n", f.what, f.value, f.unit);
     g_figures.push_back(std::move(f));
@@ -429,6 +448,6 @@ int main(int argc, char** argv) {
                             {"peak_rss_bytes", f.peak_rss}});
   }
   if (!json_out.empty()) std::ofstream(json_out) << j.dump(2) << "\n";
-  fs::remove_all(work);
+  if (!keep_work_dir) fs::remove_all(work);
   return 0;
 }
