@@ -162,7 +162,10 @@ std::optional<DbError> Engine::Finish() {
   try {
     processor_->Flush();
     processor_->SaveMeta(processor_->meta().log_position());
-    return CommitBatch();
+    if (auto err = CommitBatch()) return err;
+    // Without a sync per commit, the end of the input is made durable once.
+    if (!options_.db.sync_commits) return db_->Sync();
+    return std::nullopt;
   } catch (const std::exception& ex) {
     return DbError{ex.what()};
   }

@@ -60,7 +60,8 @@ class Engine {
       const std::function<bool(pb::LogRecord*)>& next,
       const std::function<void(const IngestProgress&)>& progress = nullptr);
 
-  // End of the finite input: applies everything buffered, fires due timers, commits.
+  // End of the finite input: applies everything buffered, fires due timers,
+  // commits, and syncs the WAL if commits were not synced one by one.
   [[nodiscard]] std::optional<DbError> Finish();
 
   // Stores the processor's state and the current positions atomically (for

@@ -68,6 +68,27 @@ std::string SummaryLine(const RunStats& s, double seconds) {
 constexpr const char* kNoHistoryHelp =
     "Keep no row history (faster ingest; as-of queries then answer 409 for changes made without it)";
 
+// Memory settings shared by the commands that fold (ingest, run, replay).
+struct MemoryArgs {
+  size_t block_cache_mb = DbOptions{}.block_cache_bytes >> 20;
+  size_t cache_rows = DbOptions{}.cache_rows_max;
+  void ApplyTo(DbOptions* db) const {
+    db->block_cache_bytes = block_cache_mb << 20;
+    db->cache_rows_max = cache_rows;
+  }
+};
+
+void AddMemoryOptions(CLI::App* cmd, MemoryArgs& m) {
+  cmd->add_option("--block-cache-mb", m.block_cache_mb,
+                  "RocksDB block cache in MiB (data blocks, indexes and filters): the main bound on memory; "
+                  "larger is faster once the data dir outgrows it")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{8}, size_t{1} << 20));
+  cmd->add_option("--cache-rows", m.cache_rows, "Projection rows kept decoded between commits")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1000}, size_t{100'000'000}));
+}
+
 struct IngestArgs {
   std::string data_dir;
   std::string rules;
@@ -77,6 +98,7 @@ struct IngestArgs {
   size_t batch = 32768;
   bool quiet = false;
   bool no_history = false;
+  MemoryArgs memory;
 };
 
 // Runs an ingest; returns the exit code. `stats_out` receives the run's stats.
@@ -87,6 +109,7 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
   opt.processor.allowed_lateness_ms = a.allowed_lateness_ms;
   opt.processor.history = !a.no_history;
   opt.db.sync_commits = !a.no_sync;
+  a.memory.ApplyTo(&opt.db);
   opt.batch_events = a.batch;
   const auto start = std::chrono::steady_clock::now();
   auto engine = Engine::Open(a.data_dir, rules.value(), opt);
@@ -447,9 +470,10 @@ int main(int argc, char** argv) {
   ingest->add_option("--allowed-lateness-ms", ia.allowed_lateness_ms, "How late an event may arrive and still be applied in order")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{365} * kDayMs));
   ingest->add_option("--batch", ia.batch, "Events per atomic commit")->capture_default_str()->check(CLI::Range(1, 1'000'000));
-  ingest->add_flag("--no-sync", ia.no_sync, "Do not fsync commits (faster; a power cut may lose the last batches)");
+  ingest->add_flag("--no-sync", ia.no_sync, "Do not fsync each commit, only once at the end of the input (faster; a power cut mid-run may lose the last batches)");
   ingest->add_flag("--quiet", ia.quiet, "No progress and no summary");
   ingest->add_flag("--no-history", ia.no_history, kNoHistoryHelp);
+  AddMemoryOptions(ingest, ia.memory);
   ingest->add_option("events", ia.inputs, "JSONL files, or - for standard input")->required();
 
   std::string data_dir;
@@ -526,6 +550,8 @@ int main(int argc, char** argv) {
   run->add_flag("--exit-at-end", ro.exit_at_end, "Stop when every partition is at its end, applying everything buffered");
   run->add_flag("--no-sync", run_no_sync, "Do not fsync commits");
   run->add_flag("--no-history", run_no_history, kNoHistoryHelp);
+  MemoryArgs run_memory;
+  AddMemoryOptions(run, run_memory);
   ApiArgs run_api;
   AddApiOptions(run, run_api, "");
 
@@ -540,6 +566,8 @@ int main(int argc, char** argv) {
   replay->add_option("--allowed-lateness-ms", rp.allowed_lateness_ms, "As for ingest; keep the live value for an exact rebuild")->capture_default_str();
   replay->add_flag("--no-history", rp.no_history, kNoHistoryHelp);
   replay->add_flag("--quiet", rp.quiet, "No progress");
+  MemoryArgs rp_memory;
+  AddMemoryOptions(replay, rp_memory);
   AddKafkaOptions(replay, rp_kafka, false);
 
   ArchiveArgs ar;
@@ -598,6 +626,7 @@ int main(int argc, char** argv) {
       }
       if (*replay) {
         rp.kafka = settings;
+        rp_memory.ApplyTo(&rp.db);
         return RunReplay(rp);
       }
       ar.kafka = settings;
@@ -615,6 +644,7 @@ int main(int argc, char** argv) {
       opt.processor.allowed_lateness_ms = run_lateness;
       opt.processor.history = !run_no_history;
       opt.db.sync_commits = !run_no_sync;
+      run_memory.ApplyTo(&opt.db);
       auto engine = Engine::Open(run_dir, rules.value(), opt);
       if (!engine.ok()) return Fail(engine.error().message, 2);
       ro.settings = settings.value();

@@ -51,6 +51,7 @@ std::string LogKey(int64_t seq) {
 rocksdb::Options RocksOptions(const DbOptions& o) {
   rocksdb::Options opt;
   opt.create_if_missing = true;
+  if (o.env != nullptr) opt.env = o.env;
   opt.IncreaseParallelism(2);
   opt.write_buffer_size = 64u << 20;
   opt.max_write_buffer_number = 2;  // one filling, one flushing; a third bought no speed
@@ -293,6 +294,12 @@ std::optional<DbError> StateDb::Commit() {
   dirty_list_.clear();
   dirty_ = 0;
   if (cache_.size() > options_.cache_rows_max) Evict();
+  return std::nullopt;
+}
+
+std::optional<DbError> StateDb::Sync() {
+  rocksdb::Status s = db_->SyncWAL();
+  if (!s.ok()) return DbError{fmt::format("sync failed: {}", s.ToString())};
   return std::nullopt;
 }
 

@@ -29,6 +29,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 struct Options;
 }
 
@@ -43,8 +44,11 @@ struct DbOptions {
   // 400k the 1.1M-event benchmark ran 7% slower than at 200k (a larger hash
   // table misses the CPU caches more) and peaked 40 MB higher. Default 200k.
   size_t cache_rows_max = 200'000;
-  // RocksDB block cache. Default 64 MiB.
+  // RocksDB block cache, which also holds indexes and filters. Default 64 MiB.
   size_t block_cache_bytes = 64u << 20;
+  // The RocksDB environment (file system) to open the data dir through; not
+  // owned. Null: the default. Tests pass one that injects faults.
+  rocksdb::Env* env = nullptr;
 };
 
 struct DbError {
@@ -86,6 +90,9 @@ class StateDb final : public Store {
   // the caller must stop applying (the cache is ahead of the database).
   [[nodiscard]] std::optional<DbError> Commit();
   size_t uncommitted() const { return dirty_ + blind_.size(); }
+  // Makes every write so far durable (fsyncs the WAL): ends a run whose
+  // commits were not synced one by one (DbOptions::sync_commits off).
+  [[nodiscard]] std::optional<DbError> Sync();
   // Bytes of PutRow values waiting for the next commit (history versions and
   // stored events: the bulk of a batch).
   size_t uncommitted_bytes() const { return blind_arena_.size(); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/kafka.h"
+#include "engine/state_db.h"
 
 namespace fission {
 
@@ -20,6 +21,7 @@ struct ReplayArgs {
   bool quiet = false;
   int64_t allowed_lateness_ms = 60'000;
   std::optional<kafka::Settings> kafka;
+  DbOptions db;  // memory settings of the new data dir (commits are not synced one by one)
 };
 int RunReplay(const ReplayArgs& a);
 
