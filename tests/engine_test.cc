@@ -15,40 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Stream {
-  std::string events;
-  std::string rules;
-};
-
-Stream Synthetic(uint64_t seed, int64_t members, int64_t days) {
-  SynthOptions o;
-  o.seed = seed;
-  o.members = members;
-  o.days = days;
-  o.bad_fraction = 0.01;
-  o.duplicate_fraction = 0.01;
-  o.very_late_fraction = 0.002;
-  Stream s;
-  Synthesize(o, [&](const std::string& l) { s.events += l + "\n"; });
-  s.rules = SynthRulesJson(o);
-  return s;
-}
-
-std::string PureExport(const Stream& st) {
-  RuleBook rules = MustParseRules(st.rules);
-  MemStore store;
-  Processor p(rules, store, ProcessorOptions{});
-  std::istringstream in(st.events);
-  int64_t n = 0;
-  for (std::string l; std::getline(in, l);) p.OfferJson("stream.jsonl", ++n, l);
-  p.Flush();
-  ExpectLedgerBalanced(store);
-  std::ostringstream out;
-  ExportAll(store, out);
-  return out.str();
-}
-
-
 void Ingest(const std::string& dir, const RuleBook& rules, const std::string& events, size_t batch, bool finish) {
   EngineOptions opt;
   opt.batch_events = batch;

@@ -13,6 +13,9 @@
 
 #include "engine/state_db.h"
 #include "projections/export.h"
+#include "projections/processor.h"
+#include "replay/synth.h"
+#include "tests/scenario.h"
 
 namespace fission::test {
 
@@ -48,6 +51,41 @@ inline std::string ExportDir(const std::string& dir) {
   if (!db.ok()) return "";
   std::ostringstream out;
   ExportAll(*db.value(), out);
+  return out.str();
+}
+
+struct Stream {
+  std::string events;
+  std::string rules;
+};
+
+// A seeded synthetic stream with some hostile input, and its rules.
+inline Stream Synthetic(uint64_t seed, int64_t members, int64_t days) {
+  SynthOptions o;
+  o.seed = seed;
+  o.members = members;
+  o.days = days;
+  o.bad_fraction = 0.01;
+  o.duplicate_fraction = 0.01;
+  o.very_late_fraction = 0.002;
+  Stream s;
+  Synthesize(o, [&](const std::string& l) { s.events += l + "\n"; });
+  s.rules = SynthRulesJson(o);
+  return s;
+}
+
+// The export of the pure fold over the stream (a MemStore, no engine).
+inline std::string PureExport(const Stream& st) {
+  RuleBook rules = MustParseRules(st.rules);
+  MemStore store;
+  Processor p(rules, store, ProcessorOptions{});
+  std::istringstream in(st.events);
+  int64_t n = 0;
+  for (std::string l; std::getline(in, l);) p.OfferJson("stream.jsonl", ++n, l);
+  p.Flush();
+  ExpectLedgerBalanced(store);
+  std::ostringstream out;
+  ExportAll(store, out);
   return out.str();
 }
 
