@@ -18,49 +18,47 @@ class FaultFile final : public rocksdb::FSWritableFileOwnerWrapper {
       : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs), name_(std::move(name)) {}
 
   IOStatus Append(const Slice& data, const IOOptions& o, IODebugContext* dbg) override {
-    if (IOStatus s = fs_->BeforeAppend(); !s.ok()) return s;
-    IOStatus s = target()->Append(data, o, dbg);
-    if (s.ok()) fs_->Appended(name_, data.size());
-    return s;
+    return Write(data.size(), [&] { return target()->Append(data, o, dbg); });
   }
   IOStatus Append(const Slice& data, const IOOptions& o, const DataVerificationInfo& v,
                   IODebugContext* dbg) override {
-    if (IOStatus s = fs_->BeforeAppend(); !s.ok()) return s;
-    IOStatus s = target()->Append(data, o, v, dbg);
-    if (s.ok()) fs_->Appended(name_, data.size());
-    return s;
+    return Write(data.size(), [&] { return target()->Append(data, o, v, dbg); });
   }
   IOStatus PositionedAppend(const Slice& data, uint64_t offset, const IOOptions& o,
                             IODebugContext* dbg) override {
-    if (IOStatus s = fs_->BeforeAppend(); !s.ok()) return s;
-    IOStatus s = target()->PositionedAppend(data, offset, o, dbg);
-    if (s.ok()) fs_->Appended(name_, data.size());
-    return s;
+    return Write(data.size(), [&] { return target()->PositionedAppend(data, offset, o, dbg); });
   }
   IOStatus PositionedAppend(const Slice& data, uint64_t offset, const IOOptions& o,
                             const DataVerificationInfo& v, IODebugContext* dbg) override {
-    if (IOStatus s = fs_->BeforeAppend(); !s.ok()) return s;
-    IOStatus s = target()->PositionedAppend(data, offset, o, v, dbg);
-    if (s.ok()) fs_->Appended(name_, data.size());
-    return s;
+    return Write(data.size(), [&] { return target()->PositionedAppend(data, offset, o, v, dbg); });
   }
   IOStatus Sync(const IOOptions& o, IODebugContext* dbg) override {
-    if (IOStatus s = fs_->BeforeSync(); !s.ok()) return s;
-    IOStatus s = target()->Sync(o, dbg);
-    if (s.ok()) fs_->Synced(name_);
-    return s;
+    return SyncWith([&] { return target()->Sync(o, dbg); });
   }
   IOStatus Fsync(const IOOptions& o, IODebugContext* dbg) override {
-    if (IOStatus s = fs_->BeforeSync(); !s.ok()) return s;
-    IOStatus s = target()->Fsync(o, dbg);
-    if (s.ok()) fs_->Synced(name_);
-    return s;
+    return SyncWith([&] { return target()->Fsync(o, dbg); });
   }
   IOStatus RangeSync(uint64_t, uint64_t, const IOOptions&, IODebugContext*) override {
     return IOStatus::OK();  // a hint to the kernel, no durability promise: nothing to model
   }
 
  private:
+  // Asks for the armed fault, then writes `bytes` with `write` and records them.
+  template <class F>
+  IOStatus Write(size_t bytes, F&& write) {
+    if (IOStatus s = fs_->BeforeAppend(); !s.ok()) return s;
+    IOStatus s = write();
+    if (s.ok()) fs_->Appended(name_, bytes);
+    return s;
+  }
+  template <class F>
+  IOStatus SyncWith(F&& sync) {
+    if (IOStatus s = fs_->BeforeSync(); !s.ok()) return s;
+    IOStatus s = sync();
+    if (s.ok()) fs_->Synced(name_);
+    return s;
+  }
+
   FaultFs* fs_;
   std::string name_;
 };
