@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", work, "Scratch directory (recreated)")->capture_default_str();
   app.add_option("--json-out", json_out, "Also write the figures as JSON here");
   app.add_option("--kafka-partitions", kafka_partitions, "Partitions of the mock topic")->capture_default_str();
-  app.add_option("--kafka-events", kafka_events_max, "Events sent through the mock cluster (it keeps ~5 MiB per partition)")->capture_default_str();
+  app.add_option("--kafka-events", kafka_events_max, "Events sent through the mock cluster (it keeps ~5 MiB per partition)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--query-seconds", query_seconds, "Duration of the query load")->capture_default_str();
   app.add_option("--query-clients", query_clients, "Concurrent query clients (keep-alive)")->capture_default_str();
   app.add_flag("--skip-kafka", skip_kafka, "Leave out the Kafka stages");
@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
   app.add_option("--fold-events", fold_events_max,
                  "Events for the in-memory fold stage (its MemStore keeps every row and version in "
                  "memory: about 1.8 KB per event)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   o.bad_fraction = 0.001;
 
@@ -232,9 +233,11 @@ int main(int argc, char** argv) {
   const std::string rules_json = SynthRulesJson(o);
   std::ofstream(root / "rules.json") << rules_json;
   const RuleBook rules = ParseRules(rules_json).value();
-  auto for_each_line = [&](const std::function<void(const std::string&)>& fn) {
+  // Calls fn on each line of the stream, until fn returns false.
+  auto for_each_line = [&](const std::function<bool(const std::string&)>& fn) {
     std::ifstream in(events_file);
-    for (std::string l; std::getline(in, l);) fn(l);
+    for (std::string l; std::getline(in, l) && fn(l);) {
+    }
   };
   // Between stages, freed memory goes back to the system, so each stage's
   // peak is its own.
@@ -248,7 +251,10 @@ int main(int argc, char** argv) {
   next_stage();
   t0 = Clock::now();
   int64_t ok = 0;
-  for_each_line([&](const std::string& l) { ok += DecodeJson(l).ok(); });
+  for_each_line([&](const std::string& l) {
+    ok += DecodeJson(l).ok();
+    return true;
+  });
   const double decode_rate = static_cast<double>(n) / Since(t0);
   Report({"ceiling", "JSON decode + validate", decode_rate, "events/s"});
   next_stage();
@@ -377,7 +383,8 @@ int main(int argc, char** argv) {
     std::stringstream events;
     int64_t kn = 0;
     for_each_line([&](const std::string& l) {
-      if (kn < kafka_events_max) events << l << '\n', ++kn;
+      events << l << '\n';
+      return ++kn < kafka_events_max;
     });
     auto settings = kafka::MakeSettings(bs, {}, "").value();
     auto pub = kafka::PublishJsonLines(settings, "bench", events, nullptr);
@@ -412,7 +419,8 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     int64_t pos = 0;
     for_each_line([&](const std::string& l) {
-      if (pos < fold_n) p.OfferJson("bench", ++pos, l);
+      p.OfferJson("bench", ++pos, l);
+      return pos < fold_n;  // the rest of the file is not read, nor timed
     });
     p.Flush();
     fold_rate = static_cast<double>(fold_n) / Since(t0);
