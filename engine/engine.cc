@@ -100,7 +100,7 @@ std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::stri
       [&](pb::LogRecord* r) {
         while (reader.Next(&line)) {
           if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line: no event
-          r->set_source(source);
+          r->set_source(ValidUtf8(source));
           r->set_position(reader.line_number());
           r->set_payload(line);
           return true;

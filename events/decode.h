@@ -45,6 +45,13 @@ std::string ContentKey(const pb::Event& e);
 // True for 1-64 (or up to `max_len`) characters of [A-Za-z0-9_.:-].
 bool IsValidId(std::string_view s, size_t max_len = 64);
 
+// `s` with every byte that is not part of a well-formed UTF-8 sequence written
+// as the four characters \xNN. Text derived from hostile input (a parser's
+// message quoting the bytes it choked on, a file name) passes through this
+// before it goes into a Protobuf `string` field or a JSON document, both of
+// which refuse invalid UTF-8.
+std::string ValidUtf8(std::string_view s);
+
 std::string_view TypeName(pb::EventType t);
 
 // JSON form of a validated event (for `fission query` and the events API).

@@ -69,10 +69,12 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id,
   r->set_tenant(tenant);
   if (event_id) r->set_event_id(*event_id);
   r->set_reason(std::string(reason));
-  r->set_detail(std::string(detail));
-  r->set_source(std::string(source));
+  // The detail may quote the hostile bytes (a JSON parser's message), and a
+  // source is a file name: both must be valid UTF-8 to be stored and rendered.
+  r->set_detail(ValidUtf8(detail));
+  r->set_source(ValidUtf8(source));
   r->set_position(position);
-  if (!type.empty()) r->set_type(std::string(type));
+  if (!type.empty()) r->set_type(ValidUtf8(type));
   ++stats_.rejected[std::string(reason)];
   ++(*meta_.mutable_rejected())[std::string(reason)];
   last_reason_ = reason;

@@ -109,6 +109,16 @@ TEST(DecodeJson, HostileShapesAreRejectedNotCrashed) {
   EXPECT_NE(ReasonOf(std::string("{\"event_id\":\"e\0\",", 18)).find("invalid_event"), std::string::npos);
 }
 
+TEST(ValidUtf8, KeepsWellFormedTextAndEscapesEveryOtherByte) {
+  EXPECT_EQ(ValidUtf8("plain ascii"), "plain ascii");
+  EXPECT_EQ(ValidUtf8("\u62fc\u56e2 \U0001F600"), "\u62fc\u56e2 \U0001F600");  // CJK and a 4-byte emoji
+  EXPECT_EQ(ValidUtf8(std::string("a\xff\xfe{", 4)), "a\\xFF\\xFE{");
+  EXPECT_EQ(ValidUtf8("\xC0\xAF"), "\\xC0\\xAF");          // overlong '/'
+  EXPECT_EQ(ValidUtf8("\xED\xA0\x80"), "\\xED\\xA0\\x80");  // a surrogate
+  EXPECT_EQ(ValidUtf8("\xE6\x8B"), "\\xE6\\x8B");          // cut short
+  EXPECT_EQ(ValidUtf8("\xF4\x90\x80\x80"), "\\xF4\\x90\\x80\\x80");  // above U+10FFFF
+}
+
 TEST(DecodeJson, SameParsedContentHasSameKey) {
   auto a = DecodeJson(R"({"event_id":"e1","type":"payment","occurred_at":"2026-11-01T09:30:00+08:00","member":"m1","order_id":"o1","amount_fen":100})");
   auto b = DecodeJson(R"({ "amount_fen": 100, "order_id":"o1", "member":"m1","occurred_at":"2026-11-01T01:30:00.000Z","type":"payment","event_id":"e1","tenant":"default","commission_base_fen":100,"ignored":1})");

@@ -18,6 +18,18 @@ TEST(Processor, AnExactResendIsADuplicateNotARejection) {
   EXPECT_EQ(s.Member("M")->growth(), 10);
 }
 
+TEST(Processor, InvalidUtf8IsRejectedAndTheRejectionCanBeStoredAndExported) {
+  // Found by the simulator: the JSON parser's message quotes the bad bytes,
+  // and a Protobuf string field refuses them on parse, so the export threw.
+  Scenario s;
+  s.Send({std::string("\xff\xfe{\x01}", 5), Checkin("c1", At(1), "M")}).Flush();
+  auto r = s.Rejections();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].reason(), "invalid_event");
+  EXPECT_NE(r[0].detail().find("\\xFF"), std::string::npos) << r[0].detail();
+  EXPECT_NE(s.Export().find("\"reason\":\"invalid_event\""), std::string::npos);
+}
+
 TEST(Processor, SameIdWithDifferentContentIsAConflictingDuplicate) {
   Scenario s;
   s.Send({Pay("p1", At(1), "M", "o1", 1000), Pay("p1", At(1), "M", "o1", 2000)}).Flush();
