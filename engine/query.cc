@@ -33,7 +33,9 @@ std::string Hex(std::string_view s) {
   return out;
 }
 
-std::optional<std::string> Unhex(std::string_view s) {
+}  // namespace
+
+std::optional<std::string> DecodeCursor(std::string_view s) {
   if (s.size() % 2) return std::nullopt;
   auto val = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
@@ -48,6 +50,8 @@ std::optional<std::string> Unhex(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 // All reads of one request go through two iterators taken together (one
 // scans, one seeks points and versions): one consistent view of the database,
@@ -203,7 +207,7 @@ ApiResult QueryService::Distributor(const std::string& tenant, const std::string
   const std::string key = EntityKey(tenant, id);
   std::string after;
   if (!page.after.empty()) {
-    auto a = Unhex(page.after);
+    auto a = DecodeCursor(page.after);
     if (!a) return ApiResult::Error({400, "bad_parameter", "after: not a cursor from this API"});
     after = key + '\0' + *a;
   }
@@ -373,7 +377,7 @@ ApiResult QueryService::Rejections(const std::string& tenant, const std::string&
   const std::string prefix = tenant + '\0';
   std::string after;
   if (!page.after.empty()) {
-    auto a = Unhex(page.after);
+    auto a = DecodeCursor(page.after);
     if (!a) return ApiResult::Error({400, "bad_parameter", "after: not a cursor from this API"});
     after = prefix + *a;
   }

@@ -36,6 +36,10 @@ struct Page {
   int limit = 100;    // 1..1000
 };
 
+// A page cursor ("next" of an answer) back to its key suffix; nullopt if
+// `cursor` is not one (lower-case hex of even length).
+std::optional<std::string> DecodeCursor(std::string_view cursor);
+
 class QueryService {
  public:
   // `rules` (may be null) lets the ledger checks verify rates as well.

@@ -38,9 +38,15 @@ void SendJson(httplib::Response& res, int status, const Json& j) {
   res.set_content(Dump(j, 2) + "\n", "application/json");
 }
 
+// At most 80 bytes of a caller's value, for echoing it in a message.
+std::string Clip(std::string_view v) {
+  return v.size() <= 80 ? std::string(v) : std::string(v.substr(0, 80)) + "...";
+}
+
 void SendError(httplib::Response& res, const ApiError& e) {
   Json j;
-  j["error"] = {{"code", e.code}, {"message", e.message}};
+  // Messages echo parts of the request, which may be any bytes; JSON must be UTF-8.
+  j["error"] = {{"code", e.code}, {"message", ValidUtf8(e.message)}};
   SendJson(res, e.status, j);
 }
 
@@ -132,6 +138,45 @@ void ApiServer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+Result<QueryParams, ApiError> ParseQueryParams(const std::multimap<std::string, std::string>& params) {
+  using Out = Result<QueryParams, ApiError>;
+  auto first = [&](const char* name) -> std::optional<std::string> {
+    auto it = params.find(name);
+    return it == params.end() ? std::nullopt : std::optional(it->second);
+  };
+  QueryParams q;
+  if (auto v = first("as_of")) {
+    // An unencoded "+08:00" arrives as " 08:00" (form decoding); a space is
+    // never part of an RFC 3339 time, so it can only have been a plus.
+    std::replace(v->begin(), v->end(), ' ', '+');
+    auto t = ParseRfc3339(*v);
+    if (!t) {
+      return Out::Error({400, "bad_parameter",
+                         "as_of: not an RFC 3339 time with an offset, e.g. 2026-11-01T09:30:00+08:00"});
+    }
+    q.as_of_ms = t->v;
+  }
+  if (auto v = first("limit")) {
+    int limit = 0;
+    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
+    if (ec != std::errc() || ptr != v->data() + v->size() || limit < 1 || limit > kMaxLimit) {
+      return Out::Error({400, "bad_parameter",
+                         fmt::format("limit: '{}' is not a number from 1 to {}", Clip(*v), kMaxLimit)});
+    }
+    q.page.limit = limit;
+    q.has_limit = true;
+  }
+  if (auto v = first("after")) {
+    if (!v->empty() && !DecodeCursor(*v)) {
+      return Out::Error({400, "bad_parameter", "after: not a cursor from this API"});
+    }
+    q.page.after = *v;
+  }
+  q.sort = first("sort");
+  q.reason = first("reason");
+  return q;
+}
+
 std::string ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {
   const std::vector<std::string> p = Split(req.path);
   if (p.size() == 1 && p[0] == "metrics") {
@@ -176,33 +221,13 @@ std::string ApiServer::Handle(const httplib::Request& req, httplib::Response& re
     SendError(res, {400, "bad_parameter", "tenant: not a valid id ([A-Za-z0-9_.:-], 1-64)"});
     return route;
   }
-  // Parameters.
-  std::optional<int64_t> as_of;
-  if (req.has_param("as_of")) {
-    // An unencoded "+08:00" arrives as " 08:00" (form decoding); a space is
-    // never part of an RFC 3339 time, so it can only have been a plus.
-    std::string v = req.get_param_value("as_of");
-    std::replace(v.begin(), v.end(), ' ', '+');
-    auto t = ParseRfc3339(v);
-    if (!t) {
-      SendError(res, {400, "bad_parameter",
-                      "as_of: not an RFC 3339 time with an offset, e.g. 2026-11-01T09:30:00+08:00"});
-      return route;
-    }
-    as_of = t->v;
+  auto params = ParseQueryParams(req.params);
+  if (!params.ok()) {
+    SendError(res, params.error());
+    return route;
   }
-  Page page;
-  if (req.has_param("limit")) {
-    const std::string v = req.get_param_value("limit");
-    int limit = 0;
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
-    if (ec != std::errc() || ptr != v.data() + v.size() || limit < 1 || limit > kMaxLimit) {
-      SendError(res, {400, "bad_parameter", fmt::format("limit: '{}' is not a number from 1 to {}", v, kMaxLimit)});
-      return route;
-    }
-    page.limit = limit;
-  }
-  page.after = req.get_param_value("after");
+  const std::optional<int64_t> as_of = params.value().as_of_ms;
+  const Page page = params.value().page;
   auto answer = [&](const ApiResult& r) {
     if (r.ok()) {
       SendJson(res, 200, r.value());
@@ -212,7 +237,7 @@ std::string ApiServer::Handle(const httplib::Request& req, httplib::Response& re
   };
   auto bad_id = [&](const std::string& id, size_t max) {
     if (IsValidId(id, max)) return false;
-    SendError(res, {400, "bad_parameter", fmt::format("'{}' is not a valid id ([A-Za-z0-9_.:-], 1-{})", id, max)});
+    SendError(res, {400, "bad_parameter", fmt::format("'{}' is not a valid id ([A-Za-z0-9_.:-], 1-{})", Clip(id), max)});
     return true;
   };
   auto refuse_as_of = [&]() {
@@ -223,8 +248,8 @@ std::string ApiServer::Handle(const httplib::Request& req, httplib::Response& re
   const bool auditor = who->role == "auditor";
   if (p.size() == 3 && what == "distributors") {
     if (refuse_as_of()) return route;
-    answer(query_.Leaderboard(tenant, req.has_param("sort") ? req.get_param_value("sort") : "settled_fen",
-                              req.has_param("limit") ? page.limit : 10));
+    answer(query_.Leaderboard(tenant, params.value().sort.value_or("settled_fen"),
+                              params.value().has_limit ? page.limit : 10));
   } else if (p.size() == 4 && what == "distributors") {
     if (bad_id(p[3], 64)) return route;
     answer(query_.Distributor(tenant, p[3], as_of, page));
@@ -239,7 +264,7 @@ std::string ApiServer::Handle(const httplib::Request& req, httplib::Response& re
     answer(query_.Order(tenant, p[3]));
   } else if (p.size() == 3 && what == "rejections") {
     if (refuse_as_of()) return route;
-    answer(query_.Rejections(tenant, req.get_param_value("reason"), page));
+    answer(query_.Rejections(tenant, params.value().reason.value_or(""), page));
   } else if (p.size() == 4 && what == "events") {
     if (!auditor) {
       SendError(res, {403, "forbidden", "events are for the auditor role"});
