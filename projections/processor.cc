@@ -10,8 +10,7 @@
 namespace fission {
 
 Processor::Processor(const RuleBook& rules, Store& store, ProcessorOptions options)
-    : rules_(rules),
-      store_(store),
+    : store_(store),
       options_(options),
       history_(store, options.history),
       fold_(rules, history_, *this) {

@@ -126,7 +126,6 @@ class Processor final : private TimerQueue {
   void Schedule(const std::string& timer_key) override;
   void Cancel(const std::string& timer_key) override;
 
-  const RuleBook& rules_;
   Store& store_;
   ProcessorOptions options_;
   HistoryRecorder history_;  // the fold's view of store_
