@@ -6,6 +6,10 @@
 #   bash ops/dev.sh demo [fission demo flags]   build (release) and run the demo
 #   bash ops/dev.sh test                        build (release) and run the whole test suite
 #   bash ops/dev.sh test-asan                   the suite under AddressSanitizer + UBSan
+#   bash ops/dev.sh test-tsan                   the threaded tests under ThreadSanitizer
+#   bash ops/dev.sh fuzz [SECONDS]              every libFuzzer target for SECONDS (default 20) each
+#   bash ops/dev.sh sim [SEEDS] [FIRST]         the seeded simulator over SEEDS seeds (default 2000)
+#   bash ops/dev.sh crash [TRIALS]              SIGKILL crash trials (default 60)
 #   bash ops/dev.sh build                       build only (release)
 #   bash ops/dev.sh fission ARGS...             build, then run the CLI with ARGS
 set -euo pipefail
@@ -19,10 +23,12 @@ PACKAGES=(
   libgtest-dev libgmock-dev librdkafka-dev
   libcpp-httplib-dev prometheus-cpp-dev prometheus wrk curl jq libzstd-dev libjemalloc-dev
 )
+# Only for the fuzz and tsan commands: clang with libFuzzer and the sanitizer runtimes.
+CLANG_PACKAGES=(clang libclang-rt-14-dev)
 
 install_missing() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -68,6 +74,49 @@ case "$cmd" in
       exec ctest --test-dir build/asan --output-on-failure -j "$(nproc)" \
       -E "KafkaTest[.](TwoInstancesInOneGroup|ALateJoiner|SigkillOneOfTwoInstances)"
     ;;
+  test-tsan)
+    install_missing "${CLANG_PACKAGES[@]}"
+    # clang's TSan (its runtime is in libclang-rt-14-dev). The system's RocksDB
+    # and librdkafka are not instrumented: their own threads are not checked,
+    # our code's accesses from them are. The tests with threads of our own:
+    # the Kafka engine (consumer, producer, rebalances), the API server with
+    # its follower, and the CLI's run/serve processes.
+    CXX=clang++ build build/tsan RelWithDebInfo -DFISSION_SANITIZE_THREAD=ON -DFISSION_WERROR=OFF
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ops/tsan.supp" \
+      exec ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" -R "KafkaTest|Api|Cli|Engine|Seeds/Simulation[.].*/[0-9]$"
+    ;;
+  fuzz)
+    install_missing "${CLANG_PACKAGES[@]}"
+    secs=${1:-20}
+    CXX=clang++ build build/fuzz RelWithDebInfo -DFISSION_SANITIZE=ON -DFISSION_FUZZ=ON -DFISSION_WERROR=OFF \
+      -DBUILD_TESTING=OFF
+    # New inputs go to build/fuzz/corpus/<target>; the seeds in tests/corpus
+    # are read, never written. A crash leaves its input as build/fuzz/crash-*.
+    for t in json_decoder proto_decoder rules query_params; do
+      mkdir -p "build/fuzz/corpus/$t"
+      log="build/fuzz/fuzz_$t.log"
+      if ! build/fuzz/tests/fuzz/fuzz_$t -max_total_time="$secs" -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+          "build/fuzz/corpus/$t" "tests/corpus/$t" >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        echo "ops/dev.sh fuzz: fuzz_$t found a failure (above; the input is build/fuzz/crash-*)" >&2
+        exit 1
+      fi
+      echo "fuzz_$t: ${secs}s, $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') runs," \
+           "corpus $(ls "build/fuzz/corpus/$t" | wc -l) new + $(ls "tests/corpus/$t" | wc -l) seed inputs, no failure"
+    done
+    done
+    ;;
+  sim)
+    install_missing
+    build build/release Release
+    exec build/release/tests/fission_sim --seeds "${1:-2000}" --first "${2:-1}" --keep-going
+    ;;
+  crash)
+    install_missing
+    build build/release Release
+    FISSION_CRASH_TRIALS=${1:-60} FISSION_CRASH_SEED=${2:-1} \
+      exec build/release/tests/fission_tests --gtest_filter='Cli.SigkillMidIngestThenRestartMatchesAnUninterruptedRun'
+    ;;
   build)
     install_missing
     build build/release Release
@@ -78,7 +127,7 @@ case "$cmd" in
     exec build/release/engine/fission "$@"
     ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac
