@@ -104,7 +104,6 @@ case "$cmd" in
       echo "fuzz_$t: ${secs}s, $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') runs," \
            "corpus $(ls "build/fuzz/corpus/$t" | wc -l) new + $(ls "tests/corpus/$t" | wc -l) seed inputs, no failure"
     done
-    done
     ;;
   sim)
     install_missing
