@@ -346,7 +346,15 @@ ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
   Reader r(db_, view_mu_);
   auto loaded = LoadRecord<pb::Member>(r, Table::kMember, "member", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
-  const pb::Member& m = loaded.value().row;
+  pb::Member m = loaded.value().row;
+  // The tier changes are rows of their own, appended in canonical order.
+  r.Scan(Table::kTierChange, TierChangePrefix(tenant, id), "", [&](std::string_view, rocksdb::Slice v) {
+    pb::TierChange c;
+    if (!c.ParseFromArray(v.data(), static_cast<int>(v.size()))) throw std::runtime_error("corrupt row");
+    if (as_of && c.at_ms() > *as_of) return false;
+    *m.add_tier_history() = std::move(c);
+    return true;
+  });
   Json j = MemberJson(EntityKey(tenant, id), m, true);
   j["distributor"] = m.distributor();
   StampAsOf(j, as_of, loaded.value().version);

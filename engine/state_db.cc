@@ -287,7 +287,8 @@ std::optional<DbError> StateDb::Commit() {
     // holds the hot entity rows.
     const auto table = static_cast<Table>((*k)[0]);
     if (!e->row || table == Table::kDedupe || table == Table::kPending || table == Table::kTimer ||
-        table == Table::kRejection || table == Table::kHistory || table == Table::kEvent) {
+        table == Table::kRejection || table == Table::kHistory || table == Table::kEvent ||
+        table == Table::kTierChange) {
       cache_.erase(cache_.find(*k));
     }
   }

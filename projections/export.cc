@@ -21,6 +21,17 @@ Json DistributorWithLines(Store& s, std::string_view key, const pb::Distributor&
 
 }  // namespace
 
+void LoadTierHistory(Store& s, std::string_view member_key, pb::Member* m, std::optional<int64_t> as_of_ms) {
+  std::string prefix(member_key);
+  prefix.push_back('\0');
+  s.Scan(Table::kTierChange, prefix, [&](std::string_view, const google::protobuf::MessageLite& row) {
+    const auto& c = static_cast<const pb::TierChange&>(row);
+    if (as_of_ms && c.at_ms() > *as_of_ms) return false;  // appended in canonical order
+    *m->add_tier_history() = c;
+    return true;
+  });
+}
+
 void ExportKeyed(Store& s, const std::function<void(int, std::string_view, const std::string&)>& fn) {
   s.Scan(Table::kDistributor, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
     const auto& d = static_cast<const pb::Distributor&>(row);
@@ -32,7 +43,9 @@ void ExportKeyed(Store& s, const std::function<void(int, std::string_view, const
     return true;
   });
   s.Scan(Table::kMember, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
-    fn(2, k, Dump(MemberJson(k, static_cast<const pb::Member&>(row), false)));
+    pb::Member m = static_cast<const pb::Member&>(row);
+    LoadTierHistory(s, k, &m);
+    fn(2, k, Dump(MemberJson(k, m, false)));
     return true;
   });
   s.Scan(Table::kOrder, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
@@ -122,9 +135,11 @@ std::optional<std::string> QueryJson(Store& s, std::string_view kind, std::strin
     return Dump(GroupJson(key, *g), indent);
   }
   if (kind == "member") {
-    const auto* m = s.Find<pb::Member>(Table::kMember, key);
-    if (!m) return std::nullopt;
-    return Dump(MemberJson(key, *m, true), indent);
+    const auto* found = s.Find<pb::Member>(Table::kMember, key);
+    if (!found) return std::nullopt;
+    pb::Member m = *found;
+    LoadTierHistory(s, key, &m);
+    return Dump(MemberJson(key, m, true), indent);
   }
   if (kind == "order") {
     const auto* o = s.Find<pb::Order>(Table::kOrder, key);

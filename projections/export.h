@@ -30,6 +30,11 @@ void ExportKeyed(Store& store,
 // decide (the same tenant with no partition position to compare).
 std::optional<std::string> ExportMerged(const std::vector<Store*>& stores, std::ostream& out);
 
+// Fills m->tier_history (after any entries an older row kept inline) from the
+// member's tier-change rows; with `as_of_ms`, only the changes at or before it.
+void LoadTierHistory(Store& store, std::string_view member_key, pb::Member* m,
+                     std::optional<int64_t> as_of_ms = std::nullopt);
+
 // One record as a JSON object (the export's line, plus extra audit fields),
 // or nullopt when it does not exist. kind: distributor|group|member|order.
 std::optional<std::string> QueryJson(Store& store, std::string_view kind, std::string_view tenant,

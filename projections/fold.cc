@@ -100,11 +100,7 @@ pb::Member* Fold::TouchMember(const std::string& tenant, const std::string& id, 
   if (m->tier().empty()) {  // first event naming this member: record the starting tier
     const RuleVersion& r = rules_.For(tenant, Millis(e.occurred_at_ms()));
     m->set_tier(r.TierFor(0));
-    auto* h = m->add_tier_history();
-    h->set_tier(m->tier());
-    h->set_at_ms(e.occurred_at_ms());
-    h->set_event_id(e.event_id());
-    NoteSource(h);
+    AppendTierChange(tenant, id, m, m->tier(), e.occurred_at_ms(), e.event_id());
   }
   return m;
 }
@@ -216,17 +212,23 @@ void Fold::ChangeGrowth(const std::string& tenant, const std::string& member, in
     return;  // a tier never goes down when demote_on_refund is off
   }
   m->set_tier(next);
-  auto* h = m->add_tier_history();
-  h->set_tier(next);
-  h->set_at_ms(at.v);
-  h->set_event_id(event_id);
-  NoteSource(h);
+  AppendTierChange(tenant, member, m, next, at.v, event_id);
 }
 
-void Fold::NoteSource(pb::TierChange* h) const {
-  if (!from_) return;
-  h->set_source(from_->source());
-  h->set_position(from_->position());
+void Fold::AppendTierChange(const std::string& tenant, const std::string& id, pb::Member* m,
+                            const std::string& tier, int64_t at_ms, const std::string& event_id) {
+  pb::TierChange h;
+  h.set_tier(tier);
+  h.set_at_ms(at_ms);
+  h.set_event_id(event_id);
+  if (from_) {
+    h.set_source(from_->source());
+    h.set_position(from_->position());
+  }
+  // Sequence numbers continue after any entries an older row kept inline.
+  const int64_t seq = m->tier_changes() + m->tier_history_size();
+  store_.PutRow(Table::kTierChange, TierChangeKey(tenant, id, seq), h.SerializeAsString());
+  m->set_tier_changes(m->tier_changes() + 1);
 }
 
 std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e, const pb::Provenance& from) {

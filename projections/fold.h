@@ -62,7 +62,10 @@ class Fold {
   void VoidHeld(const std::string& line_key);
   void SettleLine(const std::string& line_key, Millis at);
   // Dates a tier change with the input position of the event being applied.
-  void NoteSource(pb::TierChange* h) const;
+  // Appends a tier change to the member's history: a row of its own (table T),
+  // written once, so a member whose tier moves often costs the same per event.
+  void AppendTierChange(const std::string& tenant, const std::string& id, pb::Member* m,
+                        const std::string& tier, int64_t at_ms, const std::string& event_id);
   const RuleVersion& OrderRules(const std::string& tenant, const pb::Order& o, Millis fallback);
 
   const RuleBook& rules_;

@@ -15,6 +15,8 @@
 //   history (H)         table byte (D,G,M,L) row key 0x00 be64(at)
 //                       one version per row and fold instant (Version)
 //   event (E)           tenant 0x00 event_id (StoredEvent)
+//   tier change (T)     tenant 0x00 member 0x00 be64(seq)   (TierChange; seq from 0,
+//                       the member's tier_changes counts them)
 //
 // be64 is big-endian with the sign bit flipped, so negative instants sort first.
 // Ids never contain 0x00 (they are validated), which makes 0x00 a safe separator
@@ -41,6 +43,7 @@ enum class Table : char {
   kMeta = 'm',
   kHistory = 'H',
   kEvent = 'E',
+  kTierChange = 'T',
 };
 
 enum class TimerKind : char { kGroupExpiry = 0, kSettlement = 1 };
@@ -71,6 +74,18 @@ inline std::string LineKey(std::string_view tenant, std::string_view distributor
   k.append(order_id).push_back('\0');
   k.push_back(leader_bonus ? '\1' : '\0');
   k.push_back(static_cast<char>(level));
+  return k;
+}
+
+inline std::string TierChangePrefix(std::string_view tenant, std::string_view member) {
+  std::string k = EntityKey(tenant, member);
+  k.push_back('\0');
+  return k;
+}
+
+inline std::string TierChangeKey(std::string_view tenant, std::string_view member, int64_t seq) {
+  std::string k = TierChangePrefix(tenant, member);
+  PutBe64(&k, seq);
   return k;
 }
 

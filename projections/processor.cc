@@ -243,7 +243,7 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
   std::vector<std::pair<Table, std::string>> rows;
   for (const std::string& tenant : tenants) {
     for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kOrder, Table::kRejection,
-                    Table::kLine, Table::kShare, Table::kDedupe, Table::kEvent}) {
+                    Table::kLine, Table::kShare, Table::kDedupe, Table::kEvent, Table::kTierChange}) {
       store_.Scan(t, tenant + '\0', [&](std::string_view k, const google::protobuf::MessageLite&) {
         rows.emplace_back(t, std::string(k));
         return true;

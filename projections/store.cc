@@ -20,6 +20,7 @@ std::unique_ptr<google::protobuf::MessageLite> NewRow(Table t) {
     case Table::kMeta: return std::make_unique<pb::ProcessorMeta>();
     case Table::kHistory: return std::make_unique<pb::Version>();
     case Table::kEvent: return std::make_unique<pb::StoredEvent>();
+    case Table::kTierChange: return std::make_unique<pb::TierChange>();
   }
   return nullptr;
 }

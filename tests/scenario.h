@@ -129,8 +129,13 @@ class Scenario {
   const pb::Line* Line(const std::string& dist, const std::string& order, int level, bool bonus = false) {
     return store_.Find<pb::Line>(Table::kLine, LineKey("default", dist, order, bonus, level));
   }
+  // The member with its tier history filled in (a copy, valid until the next call).
   const pb::Member* Member(const std::string& id, const std::string& tenant = "default") {
-    return store_.Find<pb::Member>(Table::kMember, EntityKey(tenant, id));
+    const auto* m = store_.Find<pb::Member>(Table::kMember, EntityKey(tenant, id));
+    if (!m) return nullptr;
+    member_ = *m;
+    LoadTierHistory(store_, EntityKey(tenant, id), &member_);
+    return &member_;
   }
   const pb::Group* Group(const std::string& id) {
     return store_.Find<pb::Group>(Table::kGroup, EntityKey("default", id));
@@ -167,6 +172,7 @@ class Scenario {
  private:
   RuleBook rules_;
   MemStore store_;
+  pb::Member member_;
   std::unique_ptr<Processor> processor_;
   int64_t position_ = 0;
   Outcome last_ = Outcome::kAccepted;
