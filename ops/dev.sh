@@ -76,14 +76,16 @@ case "$cmd" in
     ;;
   test-tsan)
     install_missing "${CLANG_PACKAGES[@]}"
-    # clang's TSan (its runtime is in libclang-rt-14-dev). The system's RocksDB
-    # and librdkafka are not instrumented: their own threads are not checked,
-    # our code's accesses from them are. The tests with threads of our own:
-    # the Kafka engine (consumer, producer, rebalances), the API server with
-    # its follower, and the CLI's run/serve processes.
+    # clang's TSan (its runtime is in libclang-rt-14-dev) over the tests that
+    # run threads of their own: the API server and its follower, the engine,
+    # the CLI processes, a third of the simulator's seeds. Not the Kafka
+    # tests: librdkafka starts its threads with C11 thrd_create, which TSan 14
+    # does not intercept, and its runtime crashes in them (SEGV at startup).
+    # RocksDB is not instrumented; see ops/tsan.supp.
     CXX=clang++ build build/tsan RelWithDebInfo -DFISSION_SANITIZE_THREAD=ON -DFISSION_WERROR=OFF
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/ops/tsan.supp" \
-      exec ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" -R "KafkaTest|Api|Cli|Engine|Seeds/Simulation[.].*/[0-9]$"
+      exec ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" -E "KafkaTest" \
+      -R "Api|Cli|Engine|Store|Fault|Seeds/Simulation[.].*/[0-9]+[05]$"
     ;;
   fuzz)
     install_missing "${CLANG_PACKAGES[@]}"

@@ -166,7 +166,7 @@ TEST_F(Cli, SigkillMidIngestThenRestartMatchesAnUninterruptedRun) {
     }
     ASSERT_EQ(Run(args), 0) << "seed " << seed << " trial " << trial << ": restart after " << landed
                             << " kills failed: " << err_;
-    ASSERT_EQ(Run({"export", "--data-dir", data}), 0);
+    ASSERT_EQ(Run({"export", "--data-dir", data}), 0) << err_;
     EXPECT_TRUE(out_ == expected) << "seed " << seed << " trial " << trial << ": the export differs after " << landed
                                   << " kills (FISSION_CRASH_SEED=" << seed << ")";
     fs::remove_all(data);
