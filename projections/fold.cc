@@ -172,6 +172,12 @@ std::optional<Rejected> Fold::ApplyJoin(const pb::Event& e) {
     if (existing->status() != pb::Group::FORMING) {
       return Reject("group_closed", fmt::format("group '{}' is no longer forming", e.group_id()));
     }
+    if (existing->members_size() >= kMaxGroupMembers &&
+        FindGroupMember(const_cast<pb::Group*>(existing), e.member()) == nullptr) {
+      return Reject("group_member_limit",
+                    fmt::format("group '{}' already has {} joined members, the most a group may hold",
+                                e.group_id(), kMaxGroupMembers));
+    }
   }
   const RuleVersion& r = rules_.For(tenant, Millis(e.occurred_at_ms()));
   Bind(e, r);

@@ -31,6 +31,14 @@ class TimerQueue {
   virtual void Cancel(const std::string& timer_key) = 0;
 };
 
+// Joined members a forming group may hold. The contract sets no bound, but
+// a group of at most 100 that thousands join is a flood, and every join
+// rewrites (and versions) the group's row. Joins beyond this are rejected as
+// `group_member_limit`; a payment's implicit join is never refused (paid
+// members are bounded by the group's size). Our decision, documented in
+// projections/README.
+inline constexpr int kMaxGroupMembers = 1000;
+
 class Fold {
  public:
   Fold(const RuleBook& rules, Store& store, TimerQueue& timers)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,9 +45,12 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out, const 
   return pid;
 }
 
-int Wait(pid_t pid) {
+// The child's exit code (128 + signal if killed); its peak RSS in KiB if asked.
+int Wait(pid_t pid, long* max_rss_kb = nullptr) {
   int status = 0;
-  waitpid(pid, &status, 0);
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  if (max_rss_kb) *max_rss_kb = ru.ru_maxrss;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -62,8 +66,8 @@ class Cli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
   std::string P(const std::string& name) const { return (dir_ / name).string(); }
   // Runs fission; returns the exit code; stdout/stderr land in out_/err_.
-  int Run(const std::vector<std::string>& args) {
-    int rc = Wait(Spawn(args, P("stdout"), P("stderr")));
+  int Run(const std::vector<std::string>& args, long* max_rss_kb = nullptr) {
+    int rc = Wait(Spawn(args, P("stdout"), P("stderr")), max_rss_kb);
     out_ = Slurp(P("stdout"));
     err_ = Slurp(P("stderr"));
     return rc;
@@ -119,6 +123,43 @@ TEST_F(Cli, AFileOfMixedBadInputIsIngestedLineByLine) {
   EXPECT_NE(out_.find(R"("reversed_fen": 100)"), std::string::npos) << out_;
   EXPECT_EQ(Run({"query", "--data-dir", P("data"), "order", "o404"}), 1);
   EXPECT_NE(err_.find("no order 'o404'"), std::string::npos);
+}
+
+// Limits: a line far over the 64 KiB event limit, with no newline for 256
+// MiB, JSON nested a million deep, ids of 60 KB. Each is one clear rejection;
+// the lines around them are applied; memory stays bounded (the reader keeps
+// at most 64 KiB + 1 of a line).
+TEST_F(Cli, HugeLinesDeepNestingAndHugeIdsAreRejectedInBoundedMemory) {
+  Write("rules.json", RulesJson());
+  {
+    std::ofstream f(P("hostile.jsonl"));
+    f << Checkin("c1", At(1, 9), "M") << "\n";
+    f << R"({"event_id":"big","type":"checkin","occurred_at":")" << At(1, 9) << R"(","member":"M","pad":")";
+    const std::string chunk(1 << 20, 'x');
+    for (int i = 0; i < 256; ++i) f << chunk;
+    f << "\"}\n";
+    f << std::string(1'000'000, '[') << "\n";
+    f << Checkin(std::string(60'000, 'e'), At(1, 9, 1), "M") << "\n";
+    f << Checkin("c2", At(1, 9, 2), std::string(60'000, 'm')) << "\n";
+    f << Checkin("c3", At(2, 9), "M") << "\n";
+  }
+  long rss_kb = 0;
+  ASSERT_EQ(Run({"ingest", "--data-dir", P("data"), "--rules", P("rules.json"), P("hostile.jsonl")}, &rss_kb), 0) << err_;
+  RecordProperty("peak_rss_kib", static_cast<int>(rss_kb));
+  EXPECT_LT(rss_kb, 200 * 1024) << "peak RSS " << rss_kb << " KiB: the 256 MiB line was held in memory";
+  EXPECT_LT(out_.size() + err_.size(), 8000u) << "the ingest's report echoes the hostile input";
+  ASSERT_EQ(Run({"export", "--data-dir", P("data")}), 0) << err_;
+  EXPECT_NE(out_.find(R"("checkins":2)"), std::string::npos) << "c1 and c3 were not both applied";
+  int rejections = 0;
+  for (size_t p = 0; (p = out_.find(R"("kind":"rejection")", p)) != std::string::npos; ++p) ++rejections;
+  EXPECT_EQ(rejections, 4);
+  for (int line : {2, 3, 4, 5}) {
+    EXPECT_NE(out_.find(fmt::format(R"("reason":"invalid_event","source":"{}","position":{})", P("hostile.jsonl"), line)),
+              std::string::npos) << "line " << line;
+  }
+  // Every export line stays small: no rejection echoes the hostile bytes.
+  std::istringstream lines(out_);
+  for (std::string l; std::getline(lines, l);) EXPECT_LT(l.size(), 2000u) << l.substr(0, 200);
 }
 
 // Crash trials: each trial SIGKILLs the ingest 1-3 times at random instants

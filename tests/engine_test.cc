@@ -84,5 +84,34 @@ TEST(Engine, StoredTimersAndBufferSurviveARestart) {
   EXPECT_NE(out.find(R"("settled_fen":1000)"), std::string::npos) << out;
 }
 
+// A flood of one member's events: payments and full refunds across the silver
+// threshold, so every event moves the tier. Each change is a row of its own;
+// before, every event rewrote and versioned a member row holding the whole
+// history (10,000 pairs wrote about 3 GB).
+TEST(Engine, AFloodOfOneMembersTierChangesCostsTheSameForEveryEvent) {
+  const RuleBook rules = MustParseRules(RulesJson());  // demote_on_refund on, silver at 1000
+  std::string events;
+  const int pairs = 10'000;
+  for (int i = 0; i < pairs; ++i) {
+    const int64_t t = Ms(At(1)) + int64_t{i} * 2000;
+    events += Pay(fmt::format("p{}", i), FormatRfc3339(Millis(t)), "M", fmt::format("o{}", i), 100'000) + "\n";
+    events += Refund(fmt::format("r{}", i), FormatRfc3339(Millis(t + 1000)), fmt::format("o{}", i), 100'000) + "\n";
+  }
+  TempDir dir;
+  Ingest(dir.str(), rules, events, 4096, true);
+  uintmax_t bytes = 0;
+  for (const auto& f : fs::recursive_directory_iterator(dir.str())) {
+    if (f.is_regular_file()) bytes += f.file_size();
+  }
+  EXPECT_LT(bytes, uintmax_t{64} << 20) << "the data dir grew to " << bytes << " bytes for " << 2 * pairs << " events";
+  auto db = StateDb::OpenReadOnly(dir.str());
+  ASSERT_TRUE(db.ok());
+  auto j = nlohmann::json::parse(*QueryJson(*db.value(), "member", "default", "M"));
+  ASSERT_EQ(j["tier_history"].size(), size_t{2 * pairs + 1});
+  EXPECT_EQ(j["tier_history"][1]["tier"], "silver");
+  EXPECT_EQ(j["tier_history"][2 * pairs]["tier"], "regular");
+  EXPECT_EQ(j["tier_history"][2 * pairs]["event_id"], fmt::format("r{}", pairs - 1));
+}
+
 }  // namespace
 }  // namespace fission::test

@@ -24,6 +24,23 @@ TEST(Group, LinesAreHeldWhileTheGroupForms) {
   EXPECT_EQ(s.Group("g1")->paid_count(), 1);
 }
 
+TEST(Group, AFloodOfJoinsStopsAtTheMemberLimitAndPaymentsStillCount) {
+  Scenario s;
+  LeaderPaid(s);
+  std::vector<std::string> joins;
+  for (int i = 0; i < kMaxGroupMembers + 5; ++i) {
+    joins.push_back(Join(fmt::format("j{}", i), At(1, 11, i / 60, i % 60), fmt::format("m{}", i), "g1"));
+  }
+  for (const auto& j : joins) s.Send({j});
+  // Past the limit the joiner is refused; a member already in it is a no-op;
+  // a payment by an outsider still joins it and fills it.
+  s.Send({Join("again", At(1, 12), "m0", "g1"), Pay("pX", At(1, 12, 30), "X", "o9", 3000, GroupArg("g1"))}).Flush();
+  EXPECT_EQ(s.Reasons(), std::vector<std::string>(6, "group_member_limit"));
+  EXPECT_EQ(s.Group("g1")->members_size(), kMaxGroupMembers + 1);
+  EXPECT_EQ(s.Group("g1")->status(), pb::Group::SUCCEEDED);
+  EXPECT_EQ(s.Member("m1004"), nullptr);  // a rejected event changes nothing
+}
+
 TEST(Group, GroupThatFillsAtTheLastMomentSucceeds) {
   Scenario s;
   LeaderPaid(s).Send({Join("jM", At(1, 11), "M", "g1", "s1"),

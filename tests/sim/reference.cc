@@ -164,6 +164,11 @@ class Model {
       if (e.opens && it != groups_.end()) return "group_exists";
       if (!e.opens && it == groups_.end()) return "unknown_group";
       if (!e.opens && it->second.status != "forming") return "group_closed";
+      if (!e.opens && it->second.members.size() >= 1000 &&
+          std::none_of(it->second.members.begin(), it->second.members.end(),
+                       [&](auto& m) { return m.member == e.member; })) {
+        return "group_member_limit";  // projections/README: at most 1000 joined members
+      }
       Bind(e, r);
       Touch(e.tenant, e.member, e);
       if (e.opens) {
