@@ -33,26 +33,6 @@ std::string Hex(std::string_view s) {
   return out;
 }
 
-}  // namespace
-
-std::optional<std::string> DecodeCursor(std::string_view s) {
-  if (s.size() % 2) return std::nullopt;
-  auto val = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < s.size(); i += 2) {
-    int hi = val(s[i]), lo = val(s[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
-
-namespace {
-
 // All reads of one request go through two iterators taken together (one
 // scans, one seeks points and versions): one consistent view of the database,
 // also on a follower, whose catch-up waits while a view is being taken.

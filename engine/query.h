@@ -13,6 +13,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "engine/params.h"
 #include "events/rules.h"
 #include "events/types.h"
 #include "projections/render.h"
@@ -23,22 +24,7 @@ class DB;
 
 namespace fission {
 
-struct ApiError {
-  int status;        // 400, 404, 409, 500
-  std::string code;  // e.g. "not_found", "bad_parameter"
-  std::string message;
-};
-
 using ApiResult = Result<Json, ApiError>;
-
-struct Page {
-  std::string after;  // opaque cursor from a previous answer's "next"; "" = from the start
-  int limit = 100;    // 1..1000
-};
-
-// A page cursor ("next" of an answer) back to its key suffix; nullopt if
-// `cursor` is not one (lower-case hex of even length).
-std::optional<std::string> DecodeCursor(std::string_view cursor);
 
 class QueryService {
  public:

@@ -16,7 +16,6 @@
 namespace fission {
 namespace {
 
-constexpr int kMaxLimit = 1000;
 
 std::vector<std::string> Split(const std::string& path) {
   std::vector<std::string> parts;
@@ -36,11 +35,6 @@ std::vector<std::string> Split(const std::string& path) {
 void SendJson(httplib::Response& res, int status, const Json& j) {
   res.status = status;
   res.set_content(Dump(j, 2) + "\n", "application/json");
-}
-
-// At most 80 bytes of a caller's value, for echoing it in a message.
-std::string Clip(std::string_view v) {
-  return v.size() <= 80 ? std::string(v) : std::string(v.substr(0, 80)) + "...";
 }
 
 void SendError(httplib::Response& res, const ApiError& e) {
@@ -136,45 +130,6 @@ void ApiServer::Serve() { http_->listen_after_bind(); }
 void ApiServer::Stop() {
   if (http_) http_->stop();
   if (thread_.joinable()) thread_.join();
-}
-
-Result<QueryParams, ApiError> ParseQueryParams(const std::multimap<std::string, std::string>& params) {
-  using Out = Result<QueryParams, ApiError>;
-  auto first = [&](const char* name) -> std::optional<std::string> {
-    auto it = params.find(name);
-    return it == params.end() ? std::nullopt : std::optional(it->second);
-  };
-  QueryParams q;
-  if (auto v = first("as_of")) {
-    // An unencoded "+08:00" arrives as " 08:00" (form decoding); a space is
-    // never part of an RFC 3339 time, so it can only have been a plus.
-    std::replace(v->begin(), v->end(), ' ', '+');
-    auto t = ParseRfc3339(*v);
-    if (!t) {
-      return Out::Error({400, "bad_parameter",
-                         "as_of: not an RFC 3339 time with an offset, e.g. 2026-11-01T09:30:00+08:00"});
-    }
-    q.as_of_ms = t->v;
-  }
-  if (auto v = first("limit")) {
-    int limit = 0;
-    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), limit);
-    if (ec != std::errc() || ptr != v->data() + v->size() || limit < 1 || limit > kMaxLimit) {
-      return Out::Error({400, "bad_parameter",
-                         fmt::format("limit: '{}' is not a number from 1 to {}", Clip(*v), kMaxLimit)});
-    }
-    q.page.limit = limit;
-    q.has_limit = true;
-  }
-  if (auto v = first("after")) {
-    if (!v->empty() && !DecodeCursor(*v)) {
-      return Out::Error({400, "bad_parameter", "after: not a cursor from this API"});
-    }
-    q.page.after = *v;
-  }
-  q.sort = first("sort");
-  q.reason = first("reason");
-  return q;
 }
 
 std::string ApiServer::Handle(const httplib::Request& req, httplib::Response& res) {

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "engine/metrics.h"
+#include "engine/params.h"
 #include "engine/query.h"
 
 namespace httplib {
@@ -44,20 +45,6 @@ struct Token {
 // Reads a tokens file: one "TOKEN TENANT ROLE" per line, # comments. Refuses
 // (naming the line) short tokens, bad tenants, unknown roles and repeats.
 Result<std::map<std::string, Token>, std::string> LoadTokens(const std::string& path);
-
-// The query parameters of a /v1 request, validated.
-struct QueryParams {
-  std::optional<int64_t> as_of_ms;
-  Page page;  // after, limit
-  bool has_limit = false;
-  std::optional<std::string> sort, reason;
-};
-
-// Validates decoded query parameters (cpp-httplib's multimap): `as_of` an RFC
-// 3339 time with an offset (a space is read as the '+' form decoding turned
-// it into), `limit` 1..1000, `after` a cursor from this API. A repeated name
-// counts once, its first value; unknown names are ignored. Never throws.
-Result<QueryParams, ApiError> ParseQueryParams(const std::multimap<std::string, std::string>& params);
 
 struct ServerOptions {
   std::string host = "127.0.0.1";

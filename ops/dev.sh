@@ -70,7 +70,8 @@ case "$cmd" in
     # (joins, session timeouts), which the sanitizers stretch. They run in the
     # release suite; for the sanitizers run them by hand in a loop:
     #   build/asan/tests/fission_tests --gtest_filter='KafkaTest.*' --gtest_repeat=3
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    # Two crash trials here (each ingest is slow under ASan); four in `test`.
+    FISSION_CRASH_TRIALS=2 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       exec ctest --test-dir build/asan --output-on-failure -j "$(nproc)" \
       -E "KafkaTest[.](TwoInstancesInOneGroup|ALateJoiner|SigkillOneOfTwoInstances)"
     ;;

@@ -1,5 +1,5 @@
 // libFuzzer target: the HTTP API's query parameters, from the raw query
-// string through cpp-httplib's decoding to engine/server.h's ParseQueryParams.
+// string through cpp-httplib's decoding to engine/params.h's ParseQueryParams.
 //
 // Accepted values are in range; a refusal is a 400 whose error document is
 // valid JSON (it echoes parts of the request, which may be any bytes).
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "engine/server.h"
+#include "engine/params.h"
 #include "events/decode.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
