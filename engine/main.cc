@@ -345,7 +345,7 @@ int RunServe(const std::string& data_dir, const std::string& rules_file, const A
   if (!db.ok()) return Fail(db.error().message, 2);
   Metrics metrics;
   metrics.WatchDb(db.value()->raw(), data_dir);
-  QueryService q(db.value()->raw(), rules ? &*rules : nullptr);
+  QueryService q(*db.value(), rules ? &*rules : nullptr);
   auto refresh = [&] {
     q.Exclusive([&] {
       if (auto err = db.value()->CatchUp()) std::cerr << "fission serve: " << err->message << "\n";
@@ -645,6 +645,8 @@ int main(int argc, char** argv) {
       opt.processor.history = !run_no_history;
       opt.db.sync_commits = !run_no_sync;
       run_memory.ApplyTo(&opt.db);
+      // The API reads this process's own writer: its audit rows must be seekable unflushed.
+      if (!run_api.listen.empty()) opt.db.audit_vector_memtable = false;
       auto engine = Engine::Open(run_dir, rules.value(), opt);
       if (!engine.ok()) return Fail(engine.error().message, 2);
       ro.settings = settings.value();
@@ -654,7 +656,7 @@ int main(int argc, char** argv) {
       Metrics metrics;
       metrics.WatchDb(engine.value()->db().raw(), run_dir);
       engine.value()->set_metrics(&metrics);
-      QueryService q(engine.value()->db().raw(), &rules.value());
+      QueryService q(engine.value()->db(), &rules.value());
       std::unique_ptr<ApiServer> api;
       if (!run_api.listen.empty()) {
         std::string error;

@@ -147,9 +147,12 @@ std::string Metrics::Scrape() {
         {"running_compactions", "rocksdb.num-running-compactions"},
         {"write_stopped", "rocksdb.is-write-stopped"},
         {"delayed_write_rate", "rocksdb.actual-delayed-write-rate"}};
-    for (const auto& [name, prop] : props) {
+    for (size_t i = 0; i < std::size(props); ++i) {
+      const auto& [name, prop] = props[i];
       uint64_t v = 0;
-      if (db->GetIntProperty(prop, &v)) rocksdb_->Add({{"figure", name}}).Set(static_cast<double>(v));
+      // The first three are per column family (summed over both); the rest are the database's.
+      const bool ok = i < 3 ? db->GetAggregatedIntProperty(prop, &v) : db->GetIntProperty(prop, &v);
+      if (ok) rocksdb_->Add({{"figure", name}}).Set(static_cast<double>(v));
     }
   }
   if (!dir_.empty()) {

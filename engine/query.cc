@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/state_db.h"
 #include "events/decode.h"
 #include "events/time.h"
 #include "projections/keys.h"
@@ -38,18 +39,26 @@ std::string Hex(std::string_view s) {
 // also on a follower, whose catch-up waits while a view is being taken.
 class Reader {
  public:
-  Reader(rocksdb::DB* db, std::shared_mutex& mu) {
+  Reader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* main, rocksdb::ColumnFamilyHandle* audit,
+         std::shared_mutex& mu) {
     std::shared_lock lock(mu);
-    it_.reset(db->NewIterator(rocksdb::ReadOptions()));
-    point_.reset(db->NewIterator(rocksdb::ReadOptions()));
+    // One call, one sequence number: the four iterators see the same state.
+    std::vector<rocksdb::Iterator*> its;
+    rocksdb::Status s = db->NewIterators(rocksdb::ReadOptions(), {main, audit, main, audit}, &its);
+    if (!s.ok()) throw std::runtime_error("cannot read the data dir: " + s.ToString());
+    for (int i = 0; i < 2; ++i) {
+      it_[i].reset(its[static_cast<size_t>(i)]);
+      point_[i].reset(its[static_cast<size_t>(i + 2)]);
+    }
   }
 
   template <class R>
   bool Get(Table t, std::string_view key, R* row) {
     std::string full = Full(t, key);
-    point_->Seek(full);
-    if (!point_->Valid() || point_->key() != rocksdb::Slice(full)) return false;
-    return Parse(point_.get(), row);
+    rocksdb::Iterator* point = Point(t);
+    point->Seek(full);
+    if (!point->Valid() || point->key() != rocksdb::Slice(full)) return false;
+    return Parse(point, row);
   }
 
   // Rows of table `t` with keys starting with `prefix`, from just after
@@ -57,17 +66,18 @@ class Reader {
   void Scan(Table t, std::string_view prefix, std::string_view after,
             const std::function<bool(std::string_view key, rocksdb::Slice value)>& fn) {
     const std::string start = Full(t, prefix);
+    rocksdb::Iterator* it = it_[InAuditColumn(static_cast<char>(t)) ? 1 : 0].get();
     if (after.empty()) {
-      it_->Seek(start);
+      it->Seek(start);
     } else {
       const std::string a = Full(t, after);
-      it_->Seek(a);
-      if (it_->Valid() && it_->key() == rocksdb::Slice(a)) it_->Next();
+      it->Seek(a);
+      if (it->Valid() && it->key() == rocksdb::Slice(a)) it->Next();
     }
-    for (; it_->Valid(); it_->Next()) {
-      rocksdb::Slice k = it_->key();
+    for (; it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
       if (!k.starts_with(start)) break;
-      if (!fn(std::string_view(k.data() + 1, k.size() - 1), it_->value())) break;
+      if (!fn(std::string_view(k.data() + 1, k.size() - 1), it->value())) break;
     }
   }
 
@@ -76,11 +86,12 @@ class Reader {
     const std::string prefix = Full(Table::kHistory, HistoryPrefix(t, key));
     std::string target = prefix;
     PutBe64(&target, at_ms);
-    point_->SeekForPrev(target);
-    if (!point_->Valid()) return false;
-    rocksdb::Slice k = point_->key();
+    rocksdb::Iterator* point = Point(Table::kHistory);
+    point->SeekForPrev(target);
+    if (!point->Valid()) return false;
+    rocksdb::Slice k = point->key();
     if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) return false;
-    return Parse(point_.get(), v);
+    return Parse(point, v);
   }
 
  private:
@@ -96,7 +107,9 @@ class Reader {
     }
     return true;
   }
-  std::unique_ptr<rocksdb::Iterator> it_, point_;
+  rocksdb::Iterator* Point(Table t) { return point_[InAuditColumn(static_cast<char>(t)) ? 1 : 0].get(); }
+  // [0]: the default column family, [1]: audit (engine/state_db.h).
+  std::unique_ptr<rocksdb::Iterator> it_[2], point_[2];
 };
 
 Json VersionJson(const pb::Version& v) {
@@ -177,9 +190,15 @@ constexpr std::string_view kSorts[] = {"settled_fen", "balance_fen", "pending_fe
 
 }  // namespace
 
+QueryService::QueryService(const StateDb& db, const RuleBook* rules)
+    : db_(db.raw()),
+      default_column_(db.raw()->DefaultColumnFamily()),
+      audit_column_(db.audit_column()),
+      rules_(rules) {}
+
 ApiResult QueryService::Distributor(const std::string& tenant, const std::string& id,
                                     std::optional<int64_t> as_of, const Page& page) const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   auto loaded = LoadRecord<pb::Distributor>(r, Table::kDistributor, "distributor", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   const pb::Distributor& d = loaded.value().row;
@@ -266,7 +285,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
                              "balance_fen, pending_fen, held_fen, reversed_fen, voided_fen, "
                              "clawed_back_fen, waived_fen, shares, downlines", sort)});
   }
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   struct Entry {
     int64_t value;
     std::string key;
@@ -311,7 +330,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
 
 ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
                               std::optional<int64_t> as_of) const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   auto loaded = LoadRecord<pb::Group>(r, Table::kGroup, "group", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   const pb::Group& g = loaded.value().row;
@@ -323,7 +342,7 @@ ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
 
 ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
                                std::optional<int64_t> as_of) const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   auto loaded = LoadRecord<pb::Member>(r, Table::kMember, "member", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   pb::Member m = loaded.value().row;
@@ -342,7 +361,7 @@ ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
 }
 
 ApiResult QueryService::Order(const std::string& tenant, const std::string& id) const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   const std::string key = EntityKey(tenant, id);
   pb::Order o;
   if (!r.Get(Table::kOrder, key, &o)) return NotFound(fmt::format("no order '{}'", id));
@@ -361,7 +380,7 @@ ApiResult QueryService::Order(const std::string& tenant, const std::string& id) 
 
 ApiResult QueryService::Rejections(const std::string& tenant, const std::string& reason,
                                    const Page& page) const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   const std::string prefix = tenant + '\0';
   std::string after;
   if (!page.after.empty()) {
@@ -393,7 +412,7 @@ ApiResult QueryService::Rejections(const std::string& tenant, const std::string&
 }
 
 ApiResult QueryService::Event(const std::string& tenant, const std::string& event_id) const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   const std::string key = EntityKey(tenant, event_id);
   pb::StoredEvent stored;
   const bool have = r.Get(Table::kEvent, key, &stored);
@@ -425,7 +444,7 @@ ApiResult QueryService::Event(const std::string& tenant, const std::string& even
 }
 
 ApiResult QueryService::AuditChecks(const std::string& tenant) const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   const std::string prefix = tenant + '\0';
   Json diffs = Json::array();
   int64_t n_diffs = 0, n_dist = 0, n_lines = 0, n_orders = 0, rates_checked = 0;
@@ -540,14 +559,14 @@ ApiResult QueryService::AuditChecks(const std::string& tenant) const {
 }
 
 std::optional<pb::ProcessorMeta> QueryService::Meta() const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   pb::ProcessorMeta meta;
   if (!r.Get(Table::kMeta, "", &meta)) return std::nullopt;
   return meta;
 }
 
 Json QueryService::Health() const {
-  Reader r(db_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, view_mu_);
   pb::ProcessorMeta meta;
   Json j;
   j["status"] = "ok";

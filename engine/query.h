@@ -19,17 +19,20 @@
 #include "projections/render.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 }
 
 namespace fission {
 
+class StateDb;
 using ApiResult = Result<Json, ApiError>;
 
 class QueryService {
  public:
   // `rules` (may be null) lets the ledger checks verify rates as well.
-  QueryService(rocksdb::DB* db, const RuleBook* rules) : db_(db), rules_(rules) {}
+  // Reads `db`'s RocksDB (both column families) from any thread.
+  QueryService(const StateDb& db, const RuleBook* rules);
 
   // A distributor with a page of its lines (provenance on each line). With
   // `as_of`, the distributor and its lines as they stood at that event time.
@@ -61,6 +64,8 @@ class QueryService {
 
  private:
   rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* default_column_;
+  rocksdb::ColumnFamilyHandle* audit_column_;
   const RuleBook* rules_;
   mutable std::shared_mutex view_mu_;
 };

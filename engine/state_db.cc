@@ -1,11 +1,18 @@
-// Key layout of the RocksDB database (one column family):
+// Key layout of the RocksDB database. Two column families:
 //
-//   <table byte><row key>   projection and processor rows; table bytes and row
-//                           keys are defined in projections/keys.h. Values are
-//                           the serialized records of schemas/.../records.proto.
-//   'l' be64(seq)           embedded log record seq (fission.v1.LogRecord)
+//   default:
+//   <table byte><row key>   projection and processor rows that the fold reads
+//                           back; table bytes and row keys are defined in
+//                           projections/keys.h. Values are the serialized
+//                           records of schemas/.../records.proto.
 //   'h'                     log head: be64 of the last appended seq
-//   'v'                     format version ("fission-2")
+//   'v'                     format version ("fission-3")
+//
+//   audit (InAuditColumn):
+//   <table byte><row key>   the write-once tables H, E and T, keyed alike
+//   'l' be64(seq)           embedded log record seq (fission.v1.LogRecord)
+//
+// Both go in one WriteBatch, so a commit is still atomic across them.
 //
 // Why the write order is safe: log records are appended first (unsynced); the
 // processor's changes and its stored log position then go in one WriteBatch.
@@ -18,10 +25,12 @@
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace fission {
@@ -30,7 +39,8 @@ namespace {
 constexpr char kLogTag = 'l';
 constexpr char kHeadKey[] = "h";
 constexpr char kVersionKey[] = "v";
-constexpr char kFormat[] = "fission-2";  // 2: history, stored events
+// 2: history, stored events; 3: the audit column family.
+constexpr char kFormat[] = "fission-3";
 
 std::string FullKey(Table t, std::string_view key) {
   std::string k;
@@ -53,6 +63,11 @@ rocksdb::Options RocksOptions(const DbOptions& o) {
   opt.create_if_missing = true;
   if (o.env != nullptr) opt.env = o.env;
   opt.IncreaseParallelism(2);
+  opt.create_missing_column_families = true;
+  // The audit column's vector memtable takes one writer at a time (ours).
+  opt.allow_concurrent_memtable_write = false;
+  // Memtables of both column families together; the larger is flushed first.
+  opt.db_write_buffer_size = 128u << 20;
   opt.write_buffer_size = 64u << 20;
   opt.max_write_buffer_number = 2;  // one filling, one flushing; a third bought no speed
   opt.compression = rocksdb::kLZ4Compression;
@@ -84,61 +99,132 @@ rocksdb::Options RocksOptions(const DbOptions& o) {
   return opt;
 }
 
-StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, DbOptions options, std::string dir)
-    : db_(std::move(db)), options_(options), dir_(std::move(dir)) {
+rocksdb::ColumnFamilyOptions AuditColumnOptions(const DbOptions& o, bool writer) {
+  const rocksdb::Options base = RocksOptions(o);
+  rocksdb::ColumnFamilyOptions cf(base);
+  cf.memtable_whole_key_filtering = false;
+  cf.memtable_prefix_bloom_size_ratio = 0;
+  if (writer && o.audit_vector_memtable) cf.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  // The same block cache, partitioned index pinned at the top, no filter.
+  const auto* shared = base.table_factory->GetOptions<rocksdb::BlockBasedTableOptions>();
+  rocksdb::BlockBasedTableOptions t = *shared;
+  t.filter_policy.reset();
+  t.partition_filters = false;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return cf;
+}
+
+namespace {
+
+using OpenResult = Result<std::unique_ptr<rocksdb::DB>, DbError>;
+enum class Mode { kWriter, kReadOnly, kFollower };
+
+// Opens `dir` with both column families; `handles` gets default, audit.
+OpenResult OpenColumns(const std::string& dir, const DbOptions& o, Mode mode,
+                       const std::string& scratch_dir,
+                       std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+  rocksdb::Options opt = RocksOptions(o);
+  if (mode != Mode::kWriter) opt.create_if_missing = false;
+  if (mode == Mode::kFollower) opt.max_open_files = -1;  // required of a secondary
+  if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) {
+    std::vector<std::string> names;
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(opt, dir, &names);
+    if (ls.ok() && std::find(names.begin(), names.end(), kAuditColumn) == names.end()) {
+      return OpenResult::Error({fmt::format(
+          "data dir '{}' was written by an older fission (format fission-2, one column family); "
+          "this build reads {}: ingest its events again into a new data dir",
+          dir, kFormat)});
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(opt)},
+      {kAuditColumn, AuditColumnOptions(o, mode == Mode::kWriter)}};
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  switch (mode) {
+    case Mode::kWriter: s = rocksdb::DB::Open(rocksdb::DBOptions(opt), dir, cfs, handles, &raw); break;
+    case Mode::kReadOnly:
+      s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(opt), dir, cfs, handles, &raw);
+      break;
+    case Mode::kFollower:
+      s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(opt), dir, scratch_dir, cfs, handles, &raw);
+      break;
+  }
+  if (!s.ok()) return OpenResult::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
+  return std::unique_ptr<rocksdb::DB>(raw);
+}
+
+}  // namespace
+
+StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                 DbOptions options, std::string dir)
+    : db_(std::move(db)), handles_(std::move(handles)), options_(options), dir_(std::move(dir)) {
+  audit_ = handles_.at(1);
+  vector_audit_ = options_.audit_vector_memtable;
   std::string v;
   if (db_->Get(rocksdb::ReadOptions(), kHeadKey, &v).ok() && v.size() == 8) log_head_ = GetBe64(v);
 }
 
-StateDb::~StateDb() = default;
+StateDb::~StateDb() {
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+}
+
+rocksdb::ColumnFamilyHandle* StateDb::column(Table t) const {
+  return InAuditColumn(static_cast<char>(t)) ? audit_ : handles_[0];
+}
+
+rocksdb::ColumnFamilyHandle* StateDb::ColumnOf(std::string_view full_key) const {
+  return !full_key.empty() && InAuditColumn(full_key[0]) ? audit_ : handles_[0];
+}
 
 Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, DbOptions options) {
+  using R = Result<std::unique_ptr<StateDb>, DbError>;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot create data dir '{}': {}", dir, ec.message())});
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(RocksOptions(options), dir, &raw);
-  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
-  std::unique_ptr<rocksdb::DB> db(raw);
+  if (ec) return R::Error({fmt::format("cannot create data dir '{}': {}", dir, ec.message())});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto opened = OpenColumns(dir, options, Mode::kWriter, "", &handles);
+  if (!opened.ok()) return R::Error(opened.error());
+  std::unique_ptr<StateDb> state(new StateDb(std::move(opened).value(), std::move(handles), options, dir));
+  rocksdb::DB* db = state->raw();
   std::string v;
-  s = db->Get(rocksdb::ReadOptions(), kVersionKey, &v);
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kVersionKey, &v);
   if (s.IsNotFound()) {
     s = db->Put(rocksdb::WriteOptions(), kVersionKey, kFormat);
   } else if (s.ok() && v != kFormat) {
-    return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("data dir '{}' has format '{}', this build reads '{}'", dir, v, kFormat)});
+    return R::Error({fmt::format("data dir '{}' has format '{}', this build reads '{}'", dir, v, kFormat)});
   }
-  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("data dir '{}': {}", dir, s.ToString())});
-  return std::unique_ptr<StateDb>(new StateDb(std::move(db), options, dir));
+  if (!s.ok()) return R::Error({fmt::format("data dir '{}': {}", dir, s.ToString())});
+  return state;
 }
 
 Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::string& dir) {
+  using R = Result<std::unique_ptr<StateDb>, DbError>;
   if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) {
-    return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("'{}' is not a fission data dir (no database found)", dir)});
+    return R::Error({fmt::format("'{}' is not a fission data dir (no database found)", dir)});
   }
-  rocksdb::DB* raw = nullptr;
   DbOptions options;
-  rocksdb::Options opt = RocksOptions(options);
-  opt.create_if_missing = false;
-  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(opt, dir, &raw);
-  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
-  return std::unique_ptr<StateDb>(new StateDb(std::unique_ptr<rocksdb::DB>(raw), options, dir));
+  options.audit_vector_memtable = false;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto opened = OpenColumns(dir, options, Mode::kReadOnly, "", &handles);
+  if (!opened.ok()) return R::Error(opened.error());
+  return std::unique_ptr<StateDb>(new StateDb(std::move(opened).value(), std::move(handles), options, dir));
 }
 
 Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenFollower(const std::string& dir,
                                                                 const std::string& scratch_dir) {
+  using R = Result<std::unique_ptr<StateDb>, DbError>;
   if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) {
-    return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("'{}' is not a fission data dir (no database found)", dir)});
+    return R::Error({fmt::format("'{}' is not a fission data dir (no database found)", dir)});
   }
   std::error_code ec;
   std::filesystem::create_directories(scratch_dir, ec);
-  rocksdb::DB* raw = nullptr;
   DbOptions options;
-  rocksdb::Options opt = RocksOptions(options);
-  opt.create_if_missing = false;
-  opt.max_open_files = -1;  // required of a secondary
-  rocksdb::Status s = rocksdb::DB::OpenAsSecondary(opt, dir, scratch_dir, &raw);
-  if (!s.ok()) return Result<std::unique_ptr<StateDb>, DbError>::Error({fmt::format("cannot open data dir '{}': {}", dir, s.ToString())});
-  return std::unique_ptr<StateDb>(new StateDb(std::unique_ptr<rocksdb::DB>(raw), options, dir));
+  options.audit_vector_memtable = false;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto opened = OpenColumns(dir, options, Mode::kFollower, scratch_dir, &handles);
+  if (!opened.ok()) return R::Error(opened.error());
+  return std::unique_ptr<StateDb>(new StateDb(std::move(opened).value(), std::move(handles), options, dir));
 }
 
 std::optional<DbError> StateDb::CatchUp() {
@@ -157,7 +243,7 @@ std::pair<const std::string*, StateDb::Entry*> StateDb::Load(Table t, std::strin
   if (it != cache_.end()) return {&it->first, &it->second};
   Entry e;
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), full, &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), full, &value);
   if (s.ok()) {
     e.row = NewRow(t);
     e.in_db = true;
@@ -217,8 +303,9 @@ void StateDb::Scan(Table t, std::string_view prefix,
   if (uncommitted() != 0) {
     throw std::logic_error("StateDb::Scan with uncommitted changes");
   }
+  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
   const std::string start = FullKey(t, prefix);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), column(t)));
   auto row = NewRow(t);
   for (it->Seek(start); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
@@ -234,21 +321,20 @@ void StateDb::Scan(Table t, std::string_view prefix,
 
 std::optional<DbError> StateDb::Commit() {
   if (uncommitted() == 0) return std::nullopt;
-  // The batch goes in key order: the memtable's skip list then inserts each
-  // key next to the previous one instead of searching from the top (a third
-  // of the commit's time when keys arrive in touch order).
+  // The rows the fold reads go in key order: the default column's skip list
+  // then inserts each key next to the previous one instead of searching from
+  // the top (a third of the commit's time when keys arrive in touch order).
+  // The write-once rows (PutRow: history, stored events, tier changes) go to
+  // the audit column's vector memtable first, in arrival order: an insert
+  // there is an append, and of two versions of one key the later one (higher
+  // sequence number) wins. The dirty rows follow, so a DropLane's delete of
+  // an audit row comes after any put of it.
   // Values are serialized into one arena reused across commits, and the
   // WriteBatch keeps its capacity too: regrowing both every batch cost a
   // fifth of ingest time in reallocation and fresh-page faults.
   using Op = CommitOp;
-  constexpr size_t kBlind = CommitOp::kBlind;
   ops_.clear();
-  ops_.reserve(blind_.size() + dirty_list_.size());
-  const std::string_view arena(blind_arena_);
-  for (size_t i = 0; i < blind_.size(); ++i) {
-    const size_t end = i + 1 < blind_.size() ? blind_[i + 1].begin : arena.size();
-    ops_.push_back({arena.substr(blind_[i].begin, blind_[i].key_size), kBlind, end, false});
-  }
+  ops_.reserve(dirty_list_.size());
   values_.clear();
   for (auto& [k, e] : dirty_list_) {
     if (e->row) {
@@ -259,24 +345,30 @@ std::optional<DbError> StateDb::Commit() {
       ops_.push_back({*k, 0, 0, true});
     }  // created and erased since the last commit: nothing to write
   }
-  // Stable: several versions of one history key in one batch keep their order (the last wins).
-  std::stable_sort(ops_.begin(), ops_.end(), [](const Op& a, const Op& b) { return a.key < b.key; });
+  std::sort(ops_.begin(), ops_.end(), [](const Op& a, const Op& b) { return a.key < b.key; });
   batch_.Clear();
+  const std::string_view arena(blind_arena_);
+  for (size_t i = 0; i < blind_.size(); ++i) {
+    const size_t end = i + 1 < blind_.size() ? blind_[i + 1].begin : arena.size();
+    const size_t key_end = blind_[i].begin + blind_[i].key_size;
+    const std::string_view key = arena.substr(blind_[i].begin, blind_[i].key_size);
+    batch_.Put(ColumnOf(key), rocksdb::Slice(key.data(), key.size()),
+               rocksdb::Slice(arena.data() + key_end, end - key_end));
+  }
   for (const Op& op : ops_) {
     const rocksdb::Slice key(op.key.data(), op.key.size());
     if (op.del) {
-      batch_.Delete(key);
-    } else if (op.value_begin == kBlind) {
-      const char* value = op.key.data() + op.key.size();
-      batch_.Put(key, rocksdb::Slice(value, static_cast<size_t>(blind_arena_.data() + op.value_end - value)));
+      batch_.Delete(ColumnOf(op.key), key);
     } else {
-      batch_.Put(key, rocksdb::Slice(values_.data() + op.value_begin, op.value_end - op.value_begin));
+      batch_.Put(ColumnOf(op.key), key,
+                 rocksdb::Slice(values_.data() + op.value_begin, op.value_end - op.value_begin));
     }
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_commits;
   rocksdb::Status s = db_->Write(wo, &batch_);
   if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
+  audit_unflushed_ = true;
   blind_.clear();
   blind_arena_.clear();
   for (auto& [k, e] : dirty_list_) {
@@ -296,6 +388,17 @@ std::optional<DbError> StateDb::Commit() {
   dirty_ = 0;
   if (cache_.size() > options_.cache_rows_max) Evict();
   return std::nullopt;
+}
+
+void StateDb::PrepareAuditReads() {
+  if (!vector_audit_ || !audit_unflushed_) return;
+  // An iterator over a vector memtable sorts a copy of it; flushed, the rows
+  // are read from sorted tables instead.
+  rocksdb::FlushOptions fo;
+  fo.allow_write_stall = true;
+  rocksdb::Status s = db_->Flush(fo, audit_);
+  if (!s.ok()) throw std::runtime_error(fmt::format("cannot flush the audit rows: {}", s.ToString()));
+  audit_unflushed_ = false;
 }
 
 std::optional<DbError> StateDb::Sync() {
@@ -326,20 +429,22 @@ std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& reco
   for (const auto& r : records) {
     scratch_.clear();
     r.SerializeToString(&scratch_);
-    batch_.Put(LogKey(++seq), scratch_);
+    batch_.Put(audit_, LogKey(++seq), scratch_);
   }
   std::string head;
   PutBe64(&head, seq);
   batch_.Put(kHeadKey, head);
   rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch_);
   if (!s.ok()) return DbError{fmt::format("log append failed: {}", s.ToString())};
+  audit_unflushed_ = true;
   log_head_ = seq;
   return std::nullopt;
 }
 
 void StateDb::ReadLog(int64_t after, int64_t until,
                       const std::function<bool(int64_t, const pb::LogRecord&)>& fn) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  PrepareAuditReads();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), audit_));
   pb::LogRecord rec;
   for (it->Seek(LogKey(after + 1)); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
@@ -356,7 +461,8 @@ void StateDb::ReadLog(int64_t after, int64_t until,
 namespace {
 class RocksLogCursor final : public StateDb::LogCursor {
  public:
-  RocksLogCursor(rocksdb::DB* db, int64_t after) : it_(db->NewIterator(rocksdb::ReadOptions())) {
+  RocksLogCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log, int64_t after)
+      : it_(db->NewIterator(rocksdb::ReadOptions(), log)) {
     it_->Seek(LogKey(after + 1));
   }
   bool Next(int64_t* seq, pb::LogRecord* r) override {
@@ -377,7 +483,8 @@ class RocksLogCursor final : public StateDb::LogCursor {
 }  // namespace
 
 std::unique_ptr<StateDb::LogCursor> StateDb::NewLogCursor(int64_t after) {
-  return std::make_unique<RocksLogCursor>(db_.get(), after);
+  PrepareAuditReads();
+  return std::make_unique<RocksLogCursor>(db_.get(), audit_, after);
 }
 
 uint64_t StateDb::DiskBytes() const {

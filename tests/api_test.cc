@@ -85,7 +85,7 @@ class ApiTest : public ::testing::Test {
     ExportAll(engine_->db(), out);
     export_ = ParseExport(out.str());
     metrics_ = new Metrics();
-    query_ = new QueryService(engine_->db().raw(), rules_);
+    query_ = new QueryService(engine_->db(), rules_);
     server_ = new ApiServer(*query_, *metrics_,
                             {{kAuditor, {"*", "auditor"}},
                              {kShop0Auditor, {"shop-00", "auditor"}},
@@ -110,6 +110,8 @@ class ApiTest : public ::testing::Test {
     EngineOptions opt;
     opt.db.sync_commits = false;
     opt.processor.history = history;
+    // The API reads the writer's own database, as in `fission run --listen`.
+    opt.db.audit_vector_memtable = false;
     auto e = Engine::Open(dir, *rules_, opt);
     EXPECT_TRUE(e.ok());
     std::istringstream in(events);
@@ -483,7 +485,7 @@ TEST_F(ApiTest, LedgerChecksPassOnTheFoldAndCatchATamperedRow) {
   auto* l = e->db().Mutable<pb::Line>(Table::kLine, line_key);
   l->set_amount_fen(l->amount_fen() + 100);
   ASSERT_FALSE(e->db().Commit());
-  QueryService q(e->db().raw(), rules_);
+  QueryService q(e->db(), rules_);
   auto checks = q.AuditChecks("shop-00");
   ASSERT_TRUE(checks.ok());
   const Json& j = checks.value();
@@ -505,7 +507,7 @@ TEST_F(ApiTest, LedgerChecksPassOnTheFoldAndCatchATamperedRow) {
 TEST_F(ApiTest, AsOfIsRefusedWhenHistoryWasNotKept) {
   TempDir dir;
   auto e = Ingest(dir.str(), events_, false);
-  QueryService q(e->db().raw(), rules_);
+  QueryService q(e->db(), rules_);
   auto now = q.Member("shop-00", "m000010", std::nullopt);
   ASSERT_TRUE(now.ok());
   auto then = q.Member("shop-00", "m000010", Millis(1'791'000'000'000).v);

@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <sstream>
 
+#include <rocksdb/db.h>
+
 #include "engine/engine.h"
+#include "projections/export.h"
 #include "replay/synth.h"
 #include "tests/scenario.h"
 #include "tests/test_util.h"
@@ -38,6 +41,49 @@ TEST(Engine, MatchesThePureFoldWhateverTheBatchSize) {
     Ingest(dir.str(), rules, st.events, batch, true);
     EXPECT_EQ(ExportDir(dir.str()), expected) << "batch " << batch;
   }
+}
+
+TEST(Engine, AnExportFromTheWritersOwnStoreSeesEveryUnflushedAuditRow) {
+  // The audit rows (tier changes, history, the log) sit in a vector memtable
+  // while the writer runs; its own reads flush it first and miss nothing.
+  const Stream st = Synthetic(5, 300, 20);
+  const std::string expected = PureExport(st);
+  RuleBook rules = MustParseRules(st.rules);
+  TempDir dir;
+  EngineOptions opt;
+  opt.db.sync_commits = false;
+  ASSERT_TRUE(opt.db.audit_vector_memtable);  // the default
+  auto e = Engine::Open(dir.str(), rules, opt);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  std::istringstream in(st.events);
+  ASSERT_FALSE(e.value()->IngestJsonLines(in, "stream.jsonl").has_value());
+  ASSERT_FALSE(e.value()->Finish().has_value());
+  std::ostringstream live;
+  ExportAll(e.value()->db(), live);
+  EXPECT_EQ(live.str(), expected);
+  int64_t records = 0;
+  e.value()->db().ReadLog(0, INT64_MAX, [&](int64_t, const pb::LogRecord&) { return ++records > 0; });
+  EXPECT_EQ(records, e.value()->db().log_head());
+}
+
+TEST(Engine, ADataDirOfTheOlderSingleColumnLayoutIsRefusedNotRewritten) {
+  TempDir dir;
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir.str(), &raw).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "v", "fission-2").ok());
+    delete raw;
+  }
+  for (bool read_only : {false, true}) {
+    auto db = read_only ? StateDb::OpenReadOnly(dir.str()) : StateDb::Open(dir.str(), DbOptions{});
+    ASSERT_FALSE(db.ok());
+    EXPECT_NE(db.error().message.find("older fission"), std::string::npos) << db.error().message;
+  }
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), dir.str(), &families).ok());
+  EXPECT_EQ(families, std::vector<std::string>{"default"});  // untouched
 }
 
 TEST(Engine, RestartMidStreamThenRefeedingTheFileMatchesAnUninterruptedRun) {

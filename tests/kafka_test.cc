@@ -182,6 +182,7 @@ TEST_F(KafkaTest, RunReportsConsumerLagPerPartitionAndOffsetsAsProvenance) {
   Publish();
   EngineOptions opt;
   opt.db.sync_commits = false;
+  opt.db.audit_vector_memtable = false;  // queried below from its own writer, as with --listen
   auto engine = Engine::Open(dir_ / "consumed", rules_, opt);
   ASSERT_TRUE(engine.ok());
   Metrics metrics;
@@ -210,7 +211,7 @@ TEST_F(KafkaTest, RunReportsConsumerLagPerPartitionAndOffsetsAsProvenance) {
                                   meta.applied_by_type().at("payment"))), std::string::npos);
   // A commission line names the topic partition and offset it came from, and
   // the stored event is the one published there.
-  QueryService q(engine.value()->db().raw(), &rules_);
+  QueryService q(engine.value()->db(), &rules_);
   auto lb = q.Leaderboard("shop-00", "settled_fen", 1);
   ASSERT_TRUE(lb.ok());
   ASSERT_EQ(lb.value()["distributors"].size(), 1u);

@@ -334,7 +334,7 @@ int main(int argc, char** argv) {
       raw_lat.push_back(Since(s) * 1e3);
     }
     Metrics metrics;
-    QueryService q(db.value()->raw(), &rules);
+    QueryService q(*db.value(), &rules);
     ApiServer server(q, metrics, {{"bench-token-0123456789", {"*", "auditor"}}});
     ServerOptions so;
     so.port = 0;
