@@ -275,6 +275,16 @@ google::protobuf::MessageLite* StateDb::MutableRow(Table t, std::string_view key
   return e->row.get();
 }
 
+google::protobuf::MessageLite* StateDb::CreateRow(Table t, std::string_view key) {
+  std::string full = FullKey(t, key);
+  auto it = cache_.find(full);
+  if (it == cache_.end()) it = cache_.emplace(std::move(full), Entry{}).first;  // in_db false
+  Entry& e = it->second;
+  if (!e.row) e.row = NewRow(t);
+  MarkDirty(it->first, e);
+  return e.row.get();
+}
+
 void StateDb::EraseRow(Table t, std::string_view key) {
   // A blind delete: no read is needed to remove a row that may not be cached.
   std::string full = FullKey(t, key);

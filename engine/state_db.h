@@ -109,6 +109,8 @@ class StateDb final : public Store {
   // Store
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
   google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
+  // No read: a new row's key is absent from the cache and the database alike.
+  google::protobuf::MessageLite* CreateRow(Table t, std::string_view key) override;
   void EraseRow(Table t, std::string_view key) override;
   void PutRow(Table t, std::string_view key, std::string_view bytes) override;
   void Scan(Table t, std::string_view prefix,

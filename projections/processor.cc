@@ -160,7 +160,8 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
   e.SerializeToString(p.mutable_event());
   p.set_source(std::string(source));
   p.set_position(position);
-  *store_.Mutable<pb::Pending>(Table::kPending, pkey) = p;
+  // The key holds the event_id, seen for the first time just above: a new row.
+  *store_.Create<pb::Pending>(Table::kPending, pkey) = p;
   pending_.emplace(pkey, std::move(p));
   Drain(false);
   return Outcome::kAccepted;

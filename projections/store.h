@@ -32,6 +32,12 @@ class Store {
   virtual const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) = 0;
   // The row, created empty when absent, marked changed.
   virtual google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) = 0;
+  // The row `key`, which the caller knows does not exist (its key is new by
+  // construction): created empty and marked changed. A Store may skip looking
+  // for it; the default looks, as MutableRow does.
+  virtual google::protobuf::MessageLite* CreateRow(Table t, std::string_view key) {
+    return MutableRow(t, key);
+  }
   // Removes the row if present.
   virtual void EraseRow(Table t, std::string_view key) = 0;
   // Sets the row to the serialized record `bytes` without reading what was
@@ -52,6 +58,10 @@ class Store {
   template <class R>
   R* Mutable(Table t, std::string_view key) {
     return static_cast<R*>(MutableRow(t, key));
+  }
+  template <class R>
+  R* Create(Table t, std::string_view key) {
+    return static_cast<R*>(CreateRow(t, key));
   }
 };
 
