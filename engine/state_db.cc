@@ -240,7 +240,10 @@ std::pair<const std::string*, StateDb::Entry*> StateDb::Load(Table t, std::strin
   full.push_back(static_cast<char>(t));
   full.append(key);
   auto it = cache_.find(full);
-  if (it != cache_.end()) return {&it->first, &it->second};
+  if (it != cache_.end()) {
+    it->second.referenced = true;
+    return {&it->first, &it->second};
+  }
   Entry e;
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), full, &value);
@@ -281,6 +284,24 @@ google::protobuf::MessageLite* StateDb::CreateRow(Table t, std::string_view key)
   if (it == cache_.end()) it = cache_.emplace(std::move(full), Entry{}).first;  // in_db false
   Entry& e = it->second;
   if (!e.row) e.row = NewRow(t);
+  MarkDirty(it->first, e);
+  return e.row.get();
+}
+
+google::protobuf::MessageLite* StateDb::OverwriteRow(Table t, std::string_view key) {
+  std::string full = FullKey(t, key);
+  auto it = cache_.find(full);
+  if (it == cache_.end()) {
+    Entry e;
+    e.in_db = true;  // perhaps: an erase before the commit must then delete it
+    it = cache_.emplace(std::move(full), std::move(e)).first;
+  }
+  Entry& e = it->second;
+  if (e.row) {
+    e.row->Clear();
+  } else {
+    e.row = NewRow(t);
+  }
   MarkDirty(it->first, e);
   return e.row.get();
 }
@@ -418,18 +439,22 @@ std::optional<DbError> StateDb::Sync() {
 }
 
 void StateDb::Evict() {
-  // Orders and lines are touched at payment, on refunds and at settlement;
-  // members, distributors, groups and shares on most events. Drop the cold
-  // kinds first, and everything only if that was not enough.
+  // CLOCK, one full sweep: a row read again since the last sweep survives it
+  // (its bit is cleared); one that was not is dropped. If that is not
+  // enough, rows go in no particular order until 3/4 of the budget is left.
+  // With a million members the hot ones (active distributors, their uplines,
+  // open groups) stay, where clearing the whole cache made every batch start
+  // cold and pay a RocksDB read for each row it touched.
+  const size_t target = options_.cache_rows_max / 4 * 3;
   for (auto it = cache_.begin(); it != cache_.end();) {
-    const auto table = static_cast<Table>(it->first[0]);
-    if (table == Table::kLine || table == Table::kOrder) {
-      it = cache_.erase(it);
-    } else {
+    if (it->second.referenced) {
+      it->second.referenced = false;
       ++it;
+    } else {
+      it = cache_.erase(it);
     }
   }
-  if (cache_.size() > options_.cache_rows_max / 2) cache_.clear();
+  for (auto it = cache_.begin(); it != cache_.end() && cache_.size() > target;) it = cache_.erase(it);
 }
 
 std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {

@@ -111,6 +111,8 @@ class StateDb final : public Store {
   google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
   // No read: a new row's key is absent from the cache and the database alike.
   google::protobuf::MessageLite* CreateRow(Table t, std::string_view key) override;
+  // No read either; the row may be stored, so a later erase deletes it.
+  google::protobuf::MessageLite* OverwriteRow(Table t, std::string_view key) override;
   void EraseRow(Table t, std::string_view key) override;
   void PutRow(Table t, std::string_view key, std::string_view bytes) override;
   void Scan(Table t, std::string_view prefix,
@@ -154,6 +156,7 @@ class StateDb final : public Store {
     std::unique_ptr<google::protobuf::MessageLite> row;  // null: absent
     bool dirty = false;
     bool in_db = false;  // the database holds a value for this key
+    bool referenced = false;  // read again since the last eviction sweep (CLOCK)
   };
   StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
           DbOptions options, std::string dir);
@@ -170,7 +173,9 @@ class StateDb final : public Store {
   DbOptions options_;
   std::string dir_;
   void MarkDirty(const std::string& key, Entry& e);
-  void Evict();  // only between commits: nothing is dirty
+  // Only between commits (nothing is dirty): drops rows not read again since
+  // the last sweep, then others, down to 3/4 of cache_rows_max.
+  void Evict();
 
   // Node-based: references to keys and entries stay valid until erased.
   std::unordered_map<std::string, Entry> cache_;

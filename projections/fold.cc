@@ -63,11 +63,13 @@ void AddLineToTotals(pb::Distributor* d, const pb::Line& l, int sign) {
   d->set_waived_fen(d->waived_fen() + sign * l.waived_fen());
 }
 
-// Brackets a line mutation with its distributor's totals.
+// Brackets a line mutation with its distributor's totals. `is_new`: the line
+// is being created for an order paid just now, so it cannot exist yet.
 class LineEdit {
  public:
-  LineEdit(Store& s, std::string_view line_key)
-      : line_(s.Mutable<pb::Line>(Table::kLine, line_key)),
+  LineEdit(Store& s, std::string_view line_key, bool is_new = false)
+      : line_(is_new ? s.Create<pb::Line>(Table::kLine, line_key)
+                     : s.Mutable<pb::Line>(Table::kLine, line_key)),
         dist_(s.Mutable<pb::Distributor>(Table::kDistributor,
                                          EntityKey(KeyPart(line_key, 0), KeyPart(line_key, 1)))) {
     AddLineToTotals(dist_, *line_, -1);
@@ -300,7 +302,7 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e, const pb::Provena
       const int level = static_cast<int>(k + 1);
       const std::string lkey = LineKey(tenant, b, e.order_id(), false, level);
       {
-        LineEdit edit(store_, lkey);
+        LineEdit edit(store_, lkey, /*is_new=*/true);  // the order was not paid before (checked above)
         pb::Line* l = edit.line();
         l->set_distributor(b);
         l->set_order_id(e.order_id());

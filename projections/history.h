@@ -39,6 +39,10 @@ class HistoryRecorder final : public Store {
     if (enabled_ && Versioned(t)) Note(t, key);
     return inner_.CreateRow(t, key);
   }
+  google::protobuf::MessageLite* OverwriteRow(Table t, std::string_view key) override {
+    if (enabled_ && Versioned(t)) Note(t, key);
+    return inner_.OverwriteRow(t, key);
+  }
   void EraseRow(Table t, std::string_view key) override { inner_.EraseRow(t, key); }
   void PutRow(Table t, std::string_view key, std::string_view bytes) override {
     inner_.PutRow(t, key, bytes);

@@ -294,7 +294,7 @@ void Processor::SaveMeta(int64_t log_position) {
 
 void Processor::Schedule(const std::string& timer_key) {
   timers_.insert(timer_key);
-  store_.Mutable<pb::Timer>(Table::kTimer, timer_key);
+  store_.OverwriteRow(Table::kTimer, timer_key);  // an empty marker: nothing to read
 }
 
 void Processor::Cancel(const std::string& timer_key) {

@@ -38,6 +38,14 @@ class Store {
   virtual google::protobuf::MessageLite* CreateRow(Table t, std::string_view key) {
     return MutableRow(t, key);
   }
+  // The row `key`, reset to empty without regard to what was there (for rows
+  // whose old content does not matter, such as timer markers), marked
+  // changed. A Store may skip reading it.
+  virtual google::protobuf::MessageLite* OverwriteRow(Table t, std::string_view key) {
+    auto* row = MutableRow(t, key);
+    row->Clear();
+    return row;
+  }
   // Removes the row if present.
   virtual void EraseRow(Table t, std::string_view key) = 0;
   // Sets the row to the serialized record `bytes` without reading what was
