@@ -278,45 +278,46 @@ google::protobuf::MessageLite* StateDb::MutableRow(Table t, std::string_view key
   return e->row.get();
 }
 
-google::protobuf::MessageLite* StateDb::CreateRow(Table t, std::string_view key) {
-  std::string full = FullKey(t, key);
+std::pair<const std::string*, StateDb::Entry*> StateDb::Slot(Table t, std::string_view key,
+                                                             bool in_db_if_new) {
+  std::string& full = lookup_;  // a hit allocates nothing (as in Load)
+  full.clear();
+  full.push_back(static_cast<char>(t));
+  full.append(key);
   auto it = cache_.find(full);
-  if (it == cache_.end()) it = cache_.emplace(std::move(full), Entry{}).first;  // in_db false
-  Entry& e = it->second;
-  if (!e.row) e.row = NewRow(t);
-  MarkDirty(it->first, e);
-  return e.row.get();
+  if (it == cache_.end()) {
+    Entry e;
+    e.in_db = in_db_if_new;
+    it = cache_.emplace(full, std::move(e)).first;
+  }
+  return {&it->first, &it->second};
+}
+
+google::protobuf::MessageLite* StateDb::CreateRow(Table t, std::string_view key) {
+  auto [k, e] = Slot(t, key, /*in_db_if_new=*/false);  // new by the caller's contract
+  if (!e->row) e->row = NewRow(t);
+  MarkDirty(*k, *e);
+  return e->row.get();
 }
 
 google::protobuf::MessageLite* StateDb::OverwriteRow(Table t, std::string_view key) {
-  std::string full = FullKey(t, key);
-  auto it = cache_.find(full);
-  if (it == cache_.end()) {
-    Entry e;
-    e.in_db = true;  // perhaps: an erase before the commit must then delete it
-    it = cache_.emplace(std::move(full), std::move(e)).first;
-  }
-  Entry& e = it->second;
-  if (e.row) {
-    e.row->Clear();
+  // Perhaps stored: an erase before the commit must then delete it.
+  auto [k, e] = Slot(t, key, /*in_db_if_new=*/true);
+  if (e->row) {
+    e->row->Clear();
   } else {
-    e.row = NewRow(t);
+    e->row = NewRow(t);
   }
-  MarkDirty(it->first, e);
-  return e.row.get();
+  MarkDirty(*k, *e);
+  return e->row.get();
 }
 
 void StateDb::EraseRow(Table t, std::string_view key) {
-  // A blind delete: no read is needed to remove a row that may not be cached.
-  std::string full = FullKey(t, key);
-  auto it = cache_.find(full);
-  if (it == cache_.end()) {
-    Entry e;
-    e.in_db = true;  // perhaps; deleting an absent key is harmless
-    it = cache_.emplace(std::move(full), std::move(e)).first;
-  }
-  it->second.row.reset();
-  MarkDirty(it->first, it->second);
+  // A blind delete: no read is needed to remove a row that may not be cached
+  // (perhaps stored; deleting an absent key is harmless).
+  auto [k, e] = Slot(t, key, /*in_db_if_new=*/true);
+  e->row.reset();
+  MarkDirty(*k, *e);
 }
 
 void StateDb::PutRow(Table t, std::string_view key, std::string_view bytes) {

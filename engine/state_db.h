@@ -164,6 +164,9 @@ class StateDb final : public Store {
   // Flushes the audit column's vector memtable before this process reads it.
   void PrepareAuditReads();
   std::pair<const std::string*, Entry*> Load(Table t, std::string_view key);
+  // The cache entry of (t, key) without reading the database; a new entry
+  // gets in_db = `in_db_if_new`.
+  std::pair<const std::string*, Entry*> Slot(Table t, std::string_view key, bool in_db_if_new);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, audit; owned
