@@ -158,7 +158,12 @@ OpenResult OpenColumns(const std::string& dir, const DbOptions& o, Mode mode,
 
 StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
                  DbOptions options, std::string dir)
-    : db_(std::move(db)), handles_(std::move(handles)), options_(options), dir_(std::move(dir)) {
+    : db_(std::move(db)),
+      handles_(std::move(handles)),
+      options_(options),
+      dir_(std::move(dir)),
+      warm_(options.warm_rows_bytes),
+      seen_(options.dedupe_filter_bytes) {
   audit_ = handles_.at(1);
   vector_audit_ = options_.audit_vector_memtable;
   std::string v;
@@ -195,7 +200,22 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, 
     return R::Error({fmt::format("data dir '{}' has format '{}', this build reads '{}'", dir, v, kFormat)});
   }
   if (!s.ok()) return R::Error({fmt::format("data dir '{}': {}", dir, s.ToString())});
+  state->BuildSeenFilter();
   return state;
+}
+
+void StateDb::BuildSeenFilter() {
+  if (!seen_.enabled()) return;
+  const std::string prefix(1, static_cast<char>(Table::kDedupe));
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;  // one pass over keys the fold will rarely read
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[0]));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    seen_.Add(std::string_view(it->key().data(), it->key().size()));
+  }
+  if (!it->status().ok()) {
+    throw std::runtime_error(fmt::format("cannot read the dedupe keys: {}", it->status().ToString()));
+  }
 }
 
 Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::string& dir) {
@@ -205,6 +225,8 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::strin
   }
   DbOptions options;
   options.audit_vector_memtable = false;
+  options.warm_rows_bytes = 0;
+  options.dedupe_filter_bytes = 0;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opened = OpenColumns(dir, options, Mode::kReadOnly, "", &handles);
   if (!opened.ok()) return R::Error(opened.error());
@@ -221,6 +243,8 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenFollower(const std::strin
   std::filesystem::create_directories(scratch_dir, ec);
   DbOptions options;
   options.audit_vector_memtable = false;
+  options.warm_rows_bytes = 0;
+  options.dedupe_filter_bytes = 0;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opened = OpenColumns(dir, options, Mode::kFollower, scratch_dir, &handles);
   if (!opened.ok()) return R::Error(opened.error());
@@ -245,16 +269,25 @@ std::pair<const std::string*, StateDb::Entry*> StateDb::Load(Table t, std::strin
     return {&it->first, &it->second};
   }
   Entry e;
-  rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), full, &value);
-  if (s.ok()) {
+  auto parse = [&](std::string_view bytes) {
     e.row = NewRow(t);
     e.in_db = true;
-    if (!e.row->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    if (!e.row->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       throw std::runtime_error(fmt::format("corrupt row in table '{}': cannot parse", static_cast<char>(t)));
     }
-  } else if (!s.IsNotFound()) {
-    throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
+  };
+  if (t == Table::kDedupe && !seen_.MayContain(full)) {
+    ++dedupe_reads_saved_;  // never written: absent
+  } else if (auto warm = warm_.Take(full)) {
+    parse(*warm);
+  } else {
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), full, &value);
+    if (s.ok()) {
+      parse(std::string_view(value.data(), value.size()));
+    } else if (!s.IsNotFound()) {
+      throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
+    }
   }
   auto ins = cache_.emplace(full, std::move(e)).first;
   return {&ins->first, &ins->second};
@@ -286,6 +319,7 @@ std::pair<const std::string*, StateDb::Entry*> StateDb::Slot(Table t, std::strin
   full.append(key);
   auto it = cache_.find(full);
   if (it == cache_.end()) {
+    (void)warm_.Take(full);  // its bytes are about to be stale: cache_ owns the key now
     Entry e;
     e.in_db = in_db_if_new;
     it = cache_.emplace(full, std::move(e)).first;
@@ -369,6 +403,7 @@ std::optional<DbError> StateDb::Commit() {
   ops_.reserve(dirty_list_.size());
   values_.clear();
   for (auto& [k, e] : dirty_list_) {
+    if ((*k)[0] == static_cast<char>(Table::kDedupe) && e->row) seen_.Add(*k);
     if (e->row) {
       const size_t begin = values_.size();
       e->row->AppendToString(&values_);
@@ -446,16 +481,26 @@ void StateDb::Evict() {
   // With a million members the hot ones (active distributors, their uplines,
   // open groups) stay, where clearing the whole cache made every batch start
   // cold and pay a RocksDB read for each row it touched.
+  // A dropped row that exists goes to warm_, encoded: it is clean (every
+  // commit is done), so its bytes are what the database holds.
   const size_t target = options_.cache_rows_max / 4 * 3;
+  auto drop = [&](std::unordered_map<std::string, Entry>::iterator it) {
+    if (it->second.row) {
+      scratch_.clear();
+      it->second.row->AppendToString(&scratch_);
+      warm_.Put(it->first, scratch_);
+    }
+    return cache_.erase(it);
+  };
   for (auto it = cache_.begin(); it != cache_.end();) {
     if (it->second.referenced) {
       it->second.referenced = false;
       ++it;
     } else {
-      it = cache_.erase(it);
+      it = drop(it);
     }
   }
-  for (auto it = cache_.begin(); it != cache_.end() && cache_.size() > target;) it = cache_.erase(it);
+  for (auto it = cache_.begin(); it != cache_.end() && cache_.size() > target;) it = drop(it);
 }
 
 std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {

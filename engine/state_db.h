@@ -23,6 +23,7 @@
 
 #include "events/types.h"
 #include "fission/v1/events.pb.h"
+#include "engine/warm_rows.h"
 #include "projections/store.h"
 
 #include <rocksdb/write_batch.h>
@@ -41,11 +42,12 @@ struct DbOptions {
   // fsync the WAL on every Commit. Off loses the last commits on power loss
   // (never on a process crash); on costs one fsync per batch. Default on.
   bool sync_commits = true;
-  // Rows kept in the write-back cache between commits before it is dropped.
-  // Larger avoids re-reading hot rows; each row is a few hundred bytes. At
-  // 400k the 1.1M-event benchmark ran 7% slower than at 200k (a larger hash
-  // table misses the CPU caches more) and peaked 40 MB higher. Default 200k.
-  size_t cache_rows_max = 200'000;
+  // Rows kept decoded in the write-back cache between commits; the ones
+  // evicted go to the warm rows below. A decoded row takes about 650 bytes,
+  // an encoded one about 130: on 3M events, 50k decoded rows with 128 MiB of
+  // warm rows ingested in 128 s, 200k with no warm rows in 164 s and 150 MiB
+  // more. Default 50k.
+  size_t cache_rows_max = 50'000;
   // RocksDB block cache, which also holds indexes and filters. Default 64 MiB.
   size_t block_cache_bytes = 64u << 20;
   // The audit column family (history, stored events, tier changes, the log)
@@ -56,6 +58,16 @@ struct DbOptions {
   // (`fission run --listen`) turns it off. Followers and read-only opens
   // always use a skip list. Default on.
   bool audit_vector_memtable = true;
+  // Rows evicted from the decoded cache are kept encoded in memory, up to
+  // this many bytes (WarmRows), so reloading one parses bytes instead of
+  // reading RocksDB. About 80 bytes a member row. Writers only. Default 128 MiB.
+  size_t warm_rows_bytes = 128u << 20;
+  // A Bloom filter of the dedupe keys written (SeenFilter), built at open by
+  // scanning them: a new event's dedupe probe, which always misses, then
+  // skips RocksDB. Good to about 13 bits per key (16 MiB: 10M events at 1%
+  // false positives); fuller, it answers "perhaps" more often and saves
+  // fewer reads. 0 disables it. Writers only. Default 16 MiB.
+  size_t dedupe_filter_bytes = 16u << 20;
   // The RocksDB environment (file system) to open the data dir through; not
   // owned. Null: the default. Tests pass one that injects faults.
   rocksdb::Env* env = nullptr;
@@ -151,6 +163,12 @@ class StateDb final : public Store {
   // Approximate on-disk bytes (SST + WAL).
   uint64_t DiskBytes() const;
 
+  // The caches in front of RocksDB, for stats.
+  const WarmRows& warm_rows() const { return warm_; }
+  const SeenFilter& seen_filter() const { return seen_; }
+  // Dedupe probes that the filter answered without a read.
+  uint64_t dedupe_reads_saved() const { return dedupe_reads_saved_; }
+
  private:
   struct Entry {
     std::unique_ptr<google::protobuf::MessageLite> row;  // null: absent
@@ -163,6 +181,8 @@ class StateDb final : public Store {
   rocksdb::ColumnFamilyHandle* ColumnOf(std::string_view full_key) const;
   // Flushes the audit column's vector memtable before this process reads it.
   void PrepareAuditReads();
+  // Adds every stored dedupe key to seen_ (at a writer's open).
+  void BuildSeenFilter();
   std::pair<const std::string*, Entry*> Load(Table t, std::string_view key);
   // The cache entry of (t, key) without reading the database; a new entry
   // gets in_db = `in_db_if_new`.
@@ -182,6 +202,11 @@ class StateDb final : public Store {
 
   // Node-based: references to keys and entries stay valid until erased.
   std::unordered_map<std::string, Entry> cache_;
+  // Behind cache_: rows it evicted, encoded (a key is in at most one of the
+  // two); and the dedupe keys ever written.
+  WarmRows warm_;
+  SeenFilter seen_;
+  uint64_t dedupe_reads_saved_ = 0;
   std::vector<std::pair<const std::string*, Entry*>> dirty_list_;
   size_t dirty_ = 0;
   int64_t log_head_ = 0;

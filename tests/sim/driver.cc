@@ -46,6 +46,9 @@ EngineRun RunEngine(const Plan& plan, const std::string& work_dir) {
   opt.processor.allowed_lateness_ms = plan.allowed_lateness_ms;
   opt.batch_events = plan.batch_events;
   opt.db.sync_commits = plan.sync_commits;
+  opt.db.cache_rows_max = plan.cache_rows_max;
+  opt.db.warm_rows_bytes = plan.warm_rows_bytes;
+  opt.db.dedupe_filter_bytes = plan.dedupe_filter_bytes;
   opt.db.env = env.get();
   const std::string dir = work_dir + "/data";
   std::filesystem::remove_all(dir);

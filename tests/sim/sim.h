@@ -106,6 +106,11 @@ struct Plan {
   int64_t allowed_lateness_ms = 60'000;
   bool sync_commits = true;
   size_t batch_events = 64;
+  // The caches in front of RocksDB (engine/warm_rows.h), drawn small enough
+  // that rows cycle through them: decoded rows, warm bytes, filter bytes.
+  size_t cache_rows_max = 50'000;
+  size_t warm_rows_bytes = 128u << 20;
+  size_t dedupe_filter_bytes = 16u << 20;
   std::vector<Input> inputs;  // the last one ends with kFinish
   // What the generator did, for the report.
   std::map<std::string, int64_t> counts;
