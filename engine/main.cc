@@ -72,11 +72,13 @@ constexpr const char* kNoHistoryHelp =
 struct MemoryArgs {
   size_t block_cache_mb = DbOptions{}.block_cache_bytes >> 20;
   size_t cache_rows = DbOptions{}.cache_rows_max;
+  size_t write_buffer_mb = DbOptions{}.write_buffer_bytes >> 20;
   size_t warm_rows_mb = DbOptions{}.warm_rows_bytes >> 20;
   size_t dedupe_filter_mb = DbOptions{}.dedupe_filter_bytes >> 20;
   void ApplyTo(DbOptions* db) const {
     db->block_cache_bytes = block_cache_mb << 20;
     db->cache_rows_max = cache_rows;
+    db->write_buffer_bytes = write_buffer_mb << 20;
     db->warm_rows_bytes = warm_rows_mb << 20;
     db->dedupe_filter_bytes = dedupe_filter_mb << 20;
   }
@@ -91,6 +93,11 @@ void AddMemoryOptions(CLI::App* cmd, MemoryArgs& m) {
   cmd->add_option("--cache-rows", m.cache_rows, "Projection rows kept decoded between commits")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1000}, size_t{100'000'000}));
+  cmd->add_option("--write-buffer-mb", m.write_buffer_mb,
+                  "MiB of RocksDB memtables, both column families together (about 1.5x this is held while one "
+                  "flushes); larger means fewer, larger flushes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{8}, size_t{65536}));
   cmd->add_option("--warm-rows-mb", m.warm_rows_mb,
                   "MiB of rows evicted from that cache kept encoded in memory (a reload then reads no disk); "
                   "about 80 bytes a member; 0 keeps none")
@@ -109,7 +116,7 @@ struct IngestArgs {
   int64_t allowed_lateness_ms = 60'000;
   std::vector<std::string> inputs;
   bool no_sync = false;
-  size_t batch = 32768;
+  size_t batch = EngineOptions{}.batch_events;
   bool quiet = false;
   bool no_history = false;
   MemoryArgs memory;

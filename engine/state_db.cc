@@ -67,8 +67,8 @@ rocksdb::Options RocksOptions(const DbOptions& o) {
   // The audit column's vector memtable takes one writer at a time (ours).
   opt.allow_concurrent_memtable_write = false;
   // Memtables of both column families together; the larger is flushed first.
-  opt.db_write_buffer_size = 128u << 20;
-  opt.write_buffer_size = 64u << 20;
+  opt.db_write_buffer_size = o.write_buffer_bytes;
+  opt.write_buffer_size = o.write_buffer_bytes / 2;
   opt.max_write_buffer_number = 2;  // one filling, one flushing; a third bought no speed
   opt.compression = rocksdb::kLZ4Compression;
   // Most point reads miss (a new event's dedupe key, a new order): a bloom
