@@ -71,6 +71,8 @@ std::optional<DbError> Engine::CommitBatch() {
   if (!err && metrics_) {
     metrics_->ObserveCommit(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     metrics_->ReportTotals(processor_->meta());
+    const WarmRows& warm = db_->warm_rows();
+    metrics_->ReportCaches({warm.hits(), warm.misses(), warm.rows(), warm.bytes(), db_->dedupe_reads_saved()});
   }
   return err;
 }

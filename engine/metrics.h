@@ -40,6 +40,13 @@ class Metrics {
   // the difference from the previous report; the first report counts all.
   void ReportTotals(const pb::ProcessorMeta& meta);
   void ObserveCommit(double seconds);
+  // The caches in front of RocksDB (engine/warm_rows.h), after each commit:
+  // running totals since the store opened; counters advance by the difference.
+  struct CacheFigures {
+    uint64_t warm_hits = 0, warm_misses = 0, warm_rows = 0, warm_bytes = 0;
+    uint64_t dedupe_reads_saved = 0;
+  };
+  void ReportCaches(const CacheFigures& figures);
   // Time to offer one event to the processor (decode, checks, apply).
   void ObserveApply(double seconds);
   // librdkafka statistics (JSON, from its stats callback): consumer lag per partition.
@@ -71,8 +78,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_seconds_;
 
-  std::mutex mu_;  // guards last_
+  prometheus::Family<prometheus::Counter>* cache_lookups_;
+  prometheus::Family<prometheus::Gauge>* cache_held_;
+
+  std::mutex mu_;  // guards last_ and last_caches_
   pb::ProcessorMeta last_;
+  CacheFigures last_caches_;
   std::atomic<int64_t> watermark_ms_{INT64_MIN};
   std::atomic<rocksdb::DB*> db_{nullptr};
 };
