@@ -100,7 +100,7 @@ void AddMemoryOptions(CLI::App* cmd, MemoryArgs& m) {
       ->check(CLI::Range(size_t{8}, size_t{65536}));
   cmd->add_option("--warm-rows-mb", m.warm_rows_mb,
                   "MiB of rows evicted from that cache kept encoded in memory (a reload then reads no disk); "
-                  "about 80 bytes a member; 0 keeps none")
+                  "about 150 bytes a row; 0 keeps none")
       ->capture_default_str()
       ->check(CLI::Range(size_t{0}, size_t{4096}));
   cmd->add_option("--dedupe-filter-mb", m.dedupe_filter_mb,

@@ -44,9 +44,9 @@ struct DbOptions {
   bool sync_commits = true;
   // Rows kept decoded in the write-back cache between commits; the ones
   // evicted go to the warm rows below. A decoded row takes about 650 bytes,
-  // an encoded one about 130: on 3M events, 50k decoded rows with 128 MiB of
-  // warm rows ingested in 128 s, 200k with no warm rows in 164 s and 150 MiB
-  // more. Default 50k.
+  // an encoded one about 150: on 3M events, 50k decoded rows with 128 MiB of
+  // warm rows ingested in 128 s (648 MB peak), 200k with no warm rows in 164 s
+  // (537 MB). Default 50k.
   size_t cache_rows_max = 50'000;
   // RocksDB block cache, which also holds indexes and filters. Default 64 MiB.
   size_t block_cache_bytes = 64u << 20;
@@ -65,7 +65,8 @@ struct DbOptions {
   bool audit_vector_memtable = true;
   // Rows evicted from the decoded cache are kept encoded in memory, up to
   // this many bytes (WarmRows), so reloading one parses bytes instead of
-  // reading RocksDB. About 80 bytes a member row. Writers only. Default 128 MiB.
+  // reading RocksDB. About 150 bytes a row (140 to 150 measured at 3M and
+  // 5M events: about 700k rows in 100 MiB). Writers only. Default 128 MiB.
   size_t warm_rows_bytes = 128u << 20;
   // A Bloom filter of the dedupe keys written (SeenFilter), built at open by
   // scanning them: a new event's dedupe probe, which always misses, then
