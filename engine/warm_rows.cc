@@ -63,28 +63,23 @@ void WarmRows::Insert(uint64_t h, uint32_t arena, uint32_t offset) {
   }
 }
 
-void WarmRows::Rehash(size_t slots) {
+void WarmRows::Rehash(size_t slots, std::optional<uint32_t> drop_arena) {
   std::vector<Slot> old = std::move(table_);
   table_.assign(slots, Slot{});
   used_ = live_ = 0;
   for (const Slot& s : old) {
-    if (s.hash > kTombstone) Insert(s.hash, s.arena, s.offset);
-  }
-}
-
-void WarmRows::Turn() {
-  const uint32_t next = 1 - current_;
-  std::vector<Slot> old = std::move(table_);
-  table_.assign(old.size(), Slot{});
-  used_ = live_ = 0;
-  for (const Slot& s : old) {
     if (s.hash <= kTombstone) continue;
-    if (s.arena == next) {
+    if (s.arena == drop_arena) {
       ++dropped_;
     } else {
       Insert(s.hash, s.arena, s.offset);
     }
   }
+}
+
+void WarmRows::Turn() {
+  const uint32_t next = 1 - current_;
+  Rehash(table_.size(), next);
   arenas_[next].clear();  // keeps its capacity
   current_ = next;
 }

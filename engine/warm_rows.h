@@ -63,8 +63,9 @@ class WarmRows {
   size_t Find(uint64_t h, std::string_view key) const;
   std::string_view KeyAt(const Slot& s) const;
   void Insert(uint64_t h, uint32_t arena, uint32_t offset);
-  // Rebuilds the table at `slots` (a power of two) from the live records.
-  void Rehash(size_t slots);
+  // Rebuilds the table at `slots` (a power of two) from the live records,
+  // leaving out those in `drop_arena`.
+  void Rehash(size_t slots, std::optional<uint32_t> drop_arena = std::nullopt);
   // Drops the other arena's records and makes it current.
   void Turn();
 
