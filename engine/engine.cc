@@ -73,6 +73,12 @@ std::optional<DbError> Engine::CommitBatch() {
     metrics_->ReportTotals(processor_->meta());
     const WarmRows& warm = db_->warm_rows();
     metrics_->ReportCaches({warm.hits(), warm.misses(), warm.rows(), warm.bytes(), db_->dedupe_reads_saved()});
+    // The first commit, then at most every 10 s: CacheMemory walks the decoded rows.
+    const auto now = std::chrono::steady_clock::now();
+    if (!memory_reported_ || now - *memory_reported_ > std::chrono::seconds(10)) {
+      memory_reported_ = now;
+      metrics_->ReportMemory(db_->CacheMemory());
+    }
   }
   return err;
 }

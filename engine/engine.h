@@ -92,6 +92,7 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<Processor> processor_;
   Metrics* metrics_ = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> memory_reported_;
 };
 
 // Reads lines of at most `max_bytes`; a longer line is cut to max_bytes + 1

@@ -18,6 +18,7 @@
 
 #include "engine/engine.h"
 #include "engine/kafka.h"
+#include "engine/memory.h"
 #include "engine/query.h"
 #include "engine/server.h"
 #include "events/rules.h"
@@ -150,11 +151,12 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
       auto now = std::chrono::steady_clock::now();
       if (!a.quiet && now - last > std::chrono::seconds(1)) {
         last = now;
-        std::cerr << fmt::format("{}{}: {} lines, {:.0f} lines/s{}", tty ? "\r" : "", in, Thousands(p.lines),
-                                 p.seconds > 0 ? static_cast<double>(p.lines) / p.seconds : 0.0, tty ? "   " : "\n");
+        std::cerr << fmt::format("{}{}: {} lines, {:.0f} lines/s, {} MiB resident{}", tty ? "\r" : "", in,
+                                 Thousands(p.lines), p.seconds > 0 ? static_cast<double>(p.lines) / p.seconds : 0.0,
+                                 ReadProcessMemory().resident >> 20, tty ? "   " : "\n");
       }
     });
-    if (tty) std::cerr << "\r" << std::string(60, ' ') << "\r";
+    if (tty) std::cerr << "\r" << std::string(100, ' ') << "\r";
     if (err) return Fail(fmt::format("store error, stopped without applying further: {}", err->message), 2);
   }
   if (auto err = e.Finish()) return Fail(fmt::format("store error at end of input: {}", err->message), 2);
@@ -171,6 +173,7 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
         Thousands(static_cast<int64_t>(db.warm_rows().misses())), Thousands(static_cast<int64_t>(db.warm_rows().rows())),
         db.warm_rows().bytes() >> 20, Thousands(static_cast<int64_t>(db.dedupe_reads_saved())),
         Thousands(static_cast<int64_t>(db.seen_filter().added())));
+    std::cerr << "memory: " << FormatMemory(db.Memory(), ReadProcessMemory()) << "\n";
   }
   return 0;
 }
@@ -375,7 +378,7 @@ int RunServe(const std::string& data_dir, const std::string& rules_file, const A
   auto db = StateDb::OpenFollower(data_dir, scratch);
   if (!db.ok()) return Fail(db.error().message, 2);
   Metrics metrics;
-  metrics.WatchDb(db.value()->raw(), data_dir);
+  metrics.WatchDb(db.value()->raw(), db.value()->columns(), data_dir);
   QueryService q(*db.value(), rules ? &*rules : nullptr);
   auto refresh = [&] {
     q.Exclusive([&] {
@@ -685,7 +688,7 @@ int main(int argc, char** argv) {
       std::signal(SIGINT, OnSignal);
       std::signal(SIGTERM, OnSignal);
       Metrics metrics;
-      metrics.WatchDb(engine.value()->db().raw(), run_dir);
+      metrics.WatchDb(engine.value()->db().raw(), engine.value()->db().columns(), run_dir);
       engine.value()->set_metrics(&metrics);
       QueryService q(engine.value()->db(), &rules.value());
       std::unique_ptr<ApiServer> api;

@@ -77,6 +77,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Register(*registry_);
   cache_held_ = &BuildGauge().Name("fission_cache_held")
                      .Help("What the warm rows hold: figure rows, or bytes").Register(*registry_);
+  memory_ = &BuildGauge().Name("fission_memory_bytes")
+                 .Help("Memory by part: resident and peak_resident (kernel), allocated, allocator_resident "
+                       "and retained (jemalloc), memtables, table_readers, block_cache, block_cache_pinned "
+                       "(RocksDB, at scrape), decoded_rows, warm_rows, seen_filter, commit_buffers (the fold's)")
+                 .Register(*registry_);
   for (const char* t : kTypes) applied_->Add({{"type", t}});
   for (const char* r : {"invalid_event", "unknown_type", "conflicting_duplicate", "late_event"}) {
     rejected_->Add({{"reason", r}});
@@ -106,9 +111,14 @@ void Metrics::ReportTotals(const pb::ProcessorMeta& m) {
   last_ = m;
 }
 
-void Metrics::WatchDb(rocksdb::DB* db, std::string dir) {
+void Metrics::WatchDb(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> columns, std::string dir) {
   dir_ = std::move(dir);
+  columns_ = std::move(columns);
   db_.store(db);
+}
+
+void Metrics::ReportMemory(const std::vector<MemoryPart>& parts) {
+  for (const MemoryPart& p : parts) memory_->Add({{"part", p.name}}).Set(static_cast<double>(p.bytes));
 }
 
 void Metrics::ObserveCommit(double seconds) {
@@ -174,7 +184,16 @@ std::string Metrics::Scrape() {
       const bool ok = i < 3 ? db->GetAggregatedIntProperty(prop, &v) : db->GetIntProperty(prop, &v);
       if (ok) rocksdb_->Add({{"figure", name}}).Set(static_cast<double>(v));
     }
+    ReportMemory(RocksMemory(db, columns_));
   }
+  const ProcessMemory pm = ReadProcessMemory();
+  std::vector<MemoryPart> process = {{"resident", pm.resident}, {"peak_resident", pm.peak_resident}};
+  if (pm.allocator_known) {
+    process.push_back({"allocated", pm.allocated});
+    process.push_back({"allocator_resident", pm.allocator_resident});
+    process.push_back({"retained", pm.retained});
+  }
+  ReportMemory(process);
   if (!dir_.empty()) {
     uint64_t n = 0;
     std::error_code ec;

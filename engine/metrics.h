@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/memory.h"
 #include "projections/processor.h"
 
 namespace prometheus {
@@ -25,6 +26,7 @@ class Family;
 }  // namespace prometheus
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 }
 
@@ -47,13 +49,18 @@ class Metrics {
     uint64_t dedupe_reads_saved = 0;
   };
   void ReportCaches(const CacheFigures& figures);
+  // The memory the fold's own parts hold (StateDb::CacheMemory), reported now
+  // and then by the fold's thread; RocksDB's parts and the process totals are
+  // read at each scrape.
+  void ReportMemory(const std::vector<MemoryPart>& parts);
   // Time to offer one event to the processor (decode, checks, apply).
   void ObserveApply(double seconds);
   // librdkafka statistics (JSON, from its stats callback): consumer lag per partition.
   void ReportKafkaStatistics(const std::string& json);
   void ObserveHttp(const std::string& route, int status, double seconds);
-  // The database whose size and stall figures are read at each scrape.
-  void WatchDb(rocksdb::DB* db, std::string dir);
+  // The database whose size, stall and memory figures are read at each
+  // scrape; `columns` are its column families (valid while it is open).
+  void WatchDb(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> columns, std::string dir);
 
   // The text exposition format, with scrape-time gauges refreshed.
   std::string Scrape();
@@ -75,11 +82,13 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* rocksdb_;
   prometheus::Gauge* dir_bytes_;
   std::string dir_;  // set once, before serving
+  std::vector<rocksdb::ColumnFamilyHandle*> columns_;  // likewise
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_seconds_;
 
   prometheus::Family<prometheus::Counter>* cache_lookups_;
   prometheus::Family<prometheus::Gauge>* cache_held_;
+  prometheus::Family<prometheus::Gauge>* memory_;
 
   std::mutex mu_;  // guards last_ and last_caches_
   pb::ProcessorMeta last_;

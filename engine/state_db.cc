@@ -22,6 +22,7 @@
 // are processed on restart.
 #include "engine/state_db.h"
 
+#include <malloc.h>
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -543,8 +544,17 @@ namespace {
 class RocksLogCursor final : public StateDb::LogCursor {
  public:
   RocksLogCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log, int64_t after)
-      : it_(db->NewIterator(rocksdb::ReadOptions(), log)) {
+      : it_(db->NewIterator(ScanOptions(), log)) {
     it_->Seek(LogKey(after + 1));
+  }
+  // One pass in key order: its blocks are read once, so they stay out of the
+  // block cache (where they would evict what the process reads again: a
+  // replay's source and target each have one), and are read ahead.
+  static rocksdb::ReadOptions ScanOptions() {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    ro.readahead_size = 2u << 20;
+    return ro;
   }
   bool Next(int64_t* seq, pb::LogRecord* r) override {
     if (!it_->Valid()) return false;
@@ -575,6 +585,33 @@ uint64_t StateDb::DiskBytes() const {
     if (f.is_regular_file(ec)) n += f.file_size(ec);
   }
   return n;
+}
+
+std::vector<MemoryPart> StateDb::Memory() const {
+  std::vector<MemoryPart> parts = RocksMemory(db_.get(), handles_);
+  for (MemoryPart& p : CacheMemory()) parts.push_back(std::move(p));
+  return parts;
+}
+
+std::vector<MemoryPart> StateDb::CacheMemory() const {
+  std::vector<MemoryPart> parts;
+  // A cache node holds the key, the entry and two words (next, hash); a key
+  // longer than the short-string buffer has its own allocation.
+  uint64_t decoded = cache_.bucket_count() * sizeof(void*);
+  for (const auto& [key, e] : cache_) {
+    decoded += sizeof(std::pair<const std::string, Entry>) + 2 * sizeof(void*);
+    if (key.capacity() > 15) decoded += key.capacity() + 1;
+    // The message object itself, and its fields' heap parts at about their encoded size.
+    if (e.row) decoded += malloc_usable_size(e.row.get()) + e.row->ByteSizeLong();
+  }
+  const uint64_t buffers = batch_.Data().capacity() + blind_arena_.capacity() + values_.capacity() +
+                           blind_.capacity() * sizeof(BlindRow) + ops_.capacity() * sizeof(CommitOp) +
+                           dirty_list_.capacity() * sizeof(dirty_list_[0]);
+  parts.push_back({"decoded_rows", decoded});
+  parts.push_back({"warm_rows", warm_.allocated_bytes()});
+  parts.push_back({"seen_filter", seen_.bytes()});
+  parts.push_back({"commit_buffers", buffers});
+  return parts;
 }
 
 }  // namespace fission

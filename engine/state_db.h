@@ -23,6 +23,7 @@
 
 #include "events/types.h"
 #include "fission/v1/events.pb.h"
+#include "engine/memory.h"
 #include "engine/warm_rows.h"
 #include "projections/store.h"
 
@@ -122,6 +123,7 @@ class StateDb final : public Store {
   // The column family that holds rows of `t` (InAuditColumn).
   rocksdb::ColumnFamilyHandle* column(Table t) const;
   rocksdb::ColumnFamilyHandle* audit_column() const { return audit_; }
+  const std::vector<rocksdb::ColumnFamilyHandle*>& columns() const { return handles_; }
   ~StateDb() override;
 
   // Store
@@ -174,6 +176,14 @@ class StateDb final : public Store {
   const SeenFilter& seen_filter() const { return seen_; }
   // Dedupe probes that the filter answered without a read.
   uint64_t dedupe_reads_saved() const { return dedupe_reads_saved_; }
+  // What this store holds in memory, by part (engine/memory.h): RocksDB's
+  // parts (RocksMemory), then CacheMemory's.
+  std::vector<MemoryPart> Memory() const;
+  // The parts outside RocksDB: the decoded rows (estimated from their keys,
+  // cache nodes and encoded sizes: a lower bound), the warm rows (both arenas
+  // whole), the seen filter and the commit buffers. Walks the decoded cache:
+  // call it per report, not per event.
+  std::vector<MemoryPart> CacheMemory() const;
 
  private:
   struct Entry {

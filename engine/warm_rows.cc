@@ -138,6 +138,10 @@ size_t WarmRows::bytes() const {
   return arenas_[0].size() + arenas_[1].size() + table_.size() * sizeof(Slot);
 }
 
+size_t WarmRows::allocated_bytes() const {
+  return arenas_[0].capacity() + arenas_[1].capacity() + table_.capacity() * sizeof(Slot);
+}
+
 // ---- SeenFilter ----
 
 namespace {

@@ -47,6 +47,9 @@ class WarmRows {
   size_t rows() const { return live_; }
   // Bytes of memory in use (arena bytes written, and the table).
   size_t bytes() const;
+  // Bytes allocated: both arenas whole (reserved at construction; their pages
+  // become resident as records are written) and the table.
+  size_t allocated_bytes() const;
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
   uint64_t dropped() const { return dropped_; }

@@ -125,6 +125,30 @@ TEST_F(Cli, AFileOfMixedBadInputIsIngestedLineByLine) {
   EXPECT_NE(err_.find("no order 'o404'"), std::string::npos);
 }
 
+// The summary accounts for memory by part, as configured, and the allocator's
+// remainder (the binary links jemalloc).
+TEST_F(Cli, TheIngestSummaryAccountsForMemoryByPart) {
+  Write("rules.json", RulesJson());
+  Write("e.jsonl", Share("sh", At(1, 8), "D", "s1") + "\n" + Pay("p1", At(1, 9), "M", "o1", 5000, ShareArg("s1")) + "\n");
+  ASSERT_EQ(Run({"ingest", "--data-dir", P("data"), "--rules", P("rules.json"), "--warm-rows-mb", "8",
+                 "--dedupe-filter-mb", "2", P("e.jsonl")}),
+            0) << err_;
+  const size_t at = err_.find("memory: resident ");
+  ASSERT_NE(at, std::string::npos) << err_;
+  const std::string line = err_.substr(at, err_.find('\n', at) - at);
+  auto mib = [&](const std::string& part) -> long {
+    const size_t p = line.find(" " + part + " ");
+    return p == std::string::npos ? -1 : std::stol(line.substr(p + part.size() + 2));
+  };
+  for (const char* part : {"allocated", "memtables", "block_cache", "decoded_rows", "commit_buffers", "other"}) {
+    EXPECT_GE(mib(part), 0) << part << " in: " << line;
+  }
+  // The arenas are reserved whole; the table grows towards its quarter of the budget.
+  EXPECT_GE(mib("warm_rows"), 6) << line;
+  EXPECT_LE(mib("warm_rows"), 8) << line;
+  EXPECT_EQ(mib("seen_filter"), 2) << line;
+}
+
 // Limits: a line far over the 64 KiB event limit, with no newline for 256
 // MiB, JSON nested a million deep, ids of 60 KB. Each is one clear rejection;
 // the lines around them are applied; memory stays bounded (the reader keeps

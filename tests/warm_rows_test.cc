@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "engine/engine.h"
+#include "engine/memory.h"
+#include "engine/metrics.h"
 #include "engine/state_db.h"
 #include "engine/warm_rows.h"
 #include "tests/scenario.h"
@@ -179,6 +181,86 @@ TEST(WarmRows, TheEngineBehindTinyCachesMatchesThePureFoldAcrossARestart) {
       EXPECT_EQ(saved, 0u);
     }
   }
+}
+
+
+// ---- the memory report (engine/memory.h) ----
+
+uint64_t Part(const std::vector<MemoryPart>& parts, const std::string& name) {
+  for (const MemoryPart& p : parts) {
+    if (p.name == name) return p.bytes;
+  }
+  ADD_FAILURE() << "no part " << name;
+  return 0;
+}
+
+TEST(MemoryReport, OtherIsWhatTheAllocatorHoldsBeyondThePartsAndPinnedBlocksCountOnce) {
+  const std::vector<MemoryPart> parts = {
+      {"memtables", 10u << 20}, {"block_cache", 5u << 20}, {"block_cache_pinned", 1u << 20}};
+  ProcessMemory p;
+  p.resident = 50u << 20;
+  p.peak_resident = 60u << 20;
+  p.allocator_known = true;
+  p.allocated = 20u << 20;
+  p.allocator_resident = 30u << 20;
+  p.retained = 7u << 20;
+  EXPECT_EQ(FormatMemory(parts, p),
+            "resident 50 MiB (peak 60), allocated 20 MiB (allocator resident 30, retained 7): "
+            "memtables 10, block_cache 5, block_cache_pinned 1, other 5");
+  p.allocated = 12u << 20;  // parts overstated (the warm arenas counted whole): never negative
+  EXPECT_NE(FormatMemory(parts, p).find("other 0"), std::string::npos);
+  p.allocator_known = false;
+  EXPECT_EQ(FormatMemory(parts, p), "resident 50 MiB (peak 60): memtables 10, block_cache 5, block_cache_pinned 1");
+}
+
+TEST(MemoryReport, TheProcessFiguresComeFromTheKernel) {
+  const ProcessMemory p = ReadProcessMemory();
+  EXPECT_GT(p.resident, 1u << 20);
+  EXPECT_GE(p.peak_resident, p.resident);
+}
+
+// Each configured part reports what it holds: the filter and the warm rows
+// their budgets, the decoded rows more when more are kept, RocksDB its
+// memtables; and the metrics carry the same parts.
+TEST(MemoryReport, EachPartOfTheStoreReportsWhatItsConfigurationLetsItHold) {
+  const Stream st = Synthetic(5, 400, 10);
+  const RuleBook rules = MustParseRules(st.rules);
+  uint64_t decoded[2] = {0, 0};
+  const size_t cache_rows[2] = {1'000, 100'000};
+  for (int i = 0; i < 2; ++i) {
+    TempDir dir;
+    EngineOptions opt;
+    opt.batch_events = 500;
+    opt.db.sync_commits = false;
+    opt.db.cache_rows_max = cache_rows[i];
+    opt.db.warm_rows_bytes = 1 << 20;
+    opt.db.dedupe_filter_bytes = 64 << 10;
+    auto e = Engine::Open(dir.str(), rules, opt);
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    Metrics metrics;
+    metrics.WatchDb(e.value()->db().raw(), e.value()->db().columns(), dir.str());
+    e.value()->set_metrics(&metrics);
+    std::istringstream in(st.events);
+    ASSERT_FALSE(e.value()->IngestJsonLines(in, "stream.jsonl").has_value());
+    const std::vector<MemoryPart> parts = e.value()->db().Memory();
+    std::vector<std::string> names;
+    for (const MemoryPart& p : parts) names.push_back(p.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"memtables", "table_readers", "block_cache", "block_cache_pinned",
+                                               "decoded_rows", "warm_rows", "seen_filter", "commit_buffers"}));
+    EXPECT_EQ(Part(parts, "seen_filter"), 64u << 10);
+    EXPECT_GT(Part(parts, "warm_rows"), 512u << 10);
+    EXPECT_LE(Part(parts, "warm_rows"), 1u << 20);
+    EXPECT_GT(Part(parts, "memtables"), 0u);
+    EXPECT_GT(Part(parts, "commit_buffers"), 0u);
+    decoded[i] = Part(parts, "decoded_rows");
+    const std::string text = metrics.Scrape();
+    for (const char* name : {"resident", "memtables", "block_cache", "decoded_rows", "warm_rows"}) {
+      EXPECT_NE(text.find(fmt::format(R"(fission_memory_bytes{{part="{}"}})", name)), std::string::npos) << name;
+    }
+    EXPECT_NE(text.find(R"(fission_memory_bytes{part="seen_filter"} 65536)"), std::string::npos);
+  }
+  EXPECT_GT(decoded[0], 0u);
+  EXPECT_GT(decoded[1], 2 * decoded[0]) << "keeping 100 times the rows should hold more memory";
 }
 
 }  // namespace
