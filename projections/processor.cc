@@ -21,7 +21,7 @@ Processor::Processor(const RuleBook& rules, Store& store, ProcessorOptions optio
     return true;
   });
   store_.Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
-    timers_.emplace(k);
+    timers_.insert(k);
     return true;
   });
 }
@@ -169,10 +169,9 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
 
 void Processor::FireDue(int64_t up_to_ms) {
   while (!timers_.empty()) {
-    auto it = timers_.begin();
-    if (GetBe64(*it) > up_to_ms) break;
-    const std::string key = *it;
-    timers_.erase(it);
+    if (GetBe64(timers_.front()) > up_to_ms) break;
+    const std::string key(timers_.front());
+    timers_.pop_front();
     store_.EraseRow(Table::kTimer, key);
     fold_.Fire(key);
     history_.Record(GetBe64(key), nullptr,
@@ -270,14 +269,11 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
         ++it;
       }
     }
-    for (auto it = timers_.begin(); it != timers_.end();) {  // key: be64 kind target(tenant 0x00 ...)
-      if (std::string_view(*it).substr(9).rfind(prefix, 0) == 0) {
-        store_.EraseRow(Table::kTimer, *it);
-        it = timers_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    timers_.EraseIf([&](std::string_view k) {  // key: be64 kind target(tenant 0x00 ...)
+      if (k.substr(9).rfind(prefix, 0) != 0) return false;
+      store_.EraseRow(Table::kTimer, k);
+      return true;
+    });
     meta_.mutable_tenant_lanes()->erase(tenant);
   }
   meta_.mutable_lane_positions()->erase(lane);

@@ -30,6 +30,7 @@
 #include "projections/fold.h"
 #include "projections/history.h"
 #include "projections/store.h"
+#include "projections/timer_set.h"
 
 namespace fission {
 
@@ -132,7 +133,7 @@ class Processor final : private TimerQueue {
   Fold fold_;
   pb::ProcessorMeta meta_;
   std::map<std::string, pb::Pending> pending_;  // canonical order by key
-  std::set<std::string> timers_;                // deadline order by key
+  TimerSet timers_;                             // deadline order by key
   RunStats stats_;
   std::set<std::string> active_lanes_;
   std::string last_reason_, last_detail_;
