@@ -65,6 +65,12 @@ Outcome Engine::OfferProto(std::string_view source, int64_t position, std::strin
   return o;
 }
 
+std::vector<MemoryPart> Engine::Memory() const {
+  std::vector<MemoryPart> parts = db_->Memory();
+  parts.push_back({"timers", processor_->timer_bytes()});
+  return parts;
+}
+
 std::optional<DbError> Engine::CommitBatch() {
   const auto start = std::chrono::steady_clock::now();
   auto err = db_->Commit();
@@ -77,7 +83,9 @@ std::optional<DbError> Engine::CommitBatch() {
     const auto now = std::chrono::steady_clock::now();
     if (!memory_reported_ || now - *memory_reported_ > std::chrono::seconds(10)) {
       memory_reported_ = now;
-      metrics_->ReportMemory(db_->CacheMemory());
+      std::vector<MemoryPart> parts = db_->CacheMemory();
+      parts.push_back({"timers", processor_->timer_bytes()});
+      metrics_->ReportMemory(parts);
     }
   }
   return err;

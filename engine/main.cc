@@ -173,7 +173,7 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
         Thousands(static_cast<int64_t>(db.warm_rows().misses())), Thousands(static_cast<int64_t>(db.warm_rows().rows())),
         db.warm_rows().bytes() >> 20, Thousands(static_cast<int64_t>(db.dedupe_reads_saved())),
         Thousands(static_cast<int64_t>(db.seen_filter().added())));
-    std::cerr << "memory: " << FormatMemory(db.Memory(), ReadProcessMemory()) << "\n";
+    std::cerr << "memory: " << FormatMemory(e.Memory(), ReadProcessMemory()) << "\n";
   }
   return 0;
 }

@@ -80,7 +80,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   memory_ = &BuildGauge().Name("fission_memory_bytes")
                  .Help("Memory by part: resident and peak_resident (kernel), allocated, allocator_resident "
                        "and retained (jemalloc), memtables, table_readers, block_cache, block_cache_pinned "
-                       "(RocksDB, at scrape), decoded_rows, warm_rows, seen_filter, commit_buffers (the fold's)")
+                       "(RocksDB, at scrape), decoded_rows, warm_rows, seen_filter, commit_buffers, timers (the fold's)")
                  .Register(*registry_);
   for (const char* t : kTypes) applied_->Add({{"type", t}});
   for (const char* r : {"invalid_event", "unknown_type", "conflicting_duplicate", "late_event"}) {

@@ -49,7 +49,7 @@ class Metrics {
     uint64_t dedupe_reads_saved = 0;
   };
   void ReportCaches(const CacheFigures& figures);
-  // The memory the fold's own parts hold (StateDb::CacheMemory), reported now
+  // The memory the fold's own parts hold (StateDb::CacheMemory, the timers), reported now
   // and then by the fold's thread; RocksDB's parts and the process totals are
   // read at each scrape.
   void ReportMemory(const std::vector<MemoryPart>& parts);

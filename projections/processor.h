@@ -110,6 +110,8 @@ class Processor final : private TimerQueue {
   const pb::ProcessorMeta& meta() const { return meta_; }
   size_t buffered() const { return pending_.size(); }
   size_t timers() const { return timers_.size(); }
+  // Bytes the scheduled timers take in memory (engine/memory.h's "timers").
+  size_t timer_bytes() const { return timers_.bytes(); }
   // The smallest greatest-occurred_at over the active lanes, minus the
   // lateness bound; nullopt while a lane has seen nothing (or before any event).
   std::optional<int64_t> watermark_ms() const;

@@ -140,7 +140,7 @@ TEST_F(Cli, TheIngestSummaryAccountsForMemoryByPart) {
     const size_t p = line.find(" " + part + " ");
     return p == std::string::npos ? -1 : std::stol(line.substr(p + part.size() + 2));
   };
-  for (const char* part : {"allocated", "memtables", "block_cache", "decoded_rows", "commit_buffers", "other"}) {
+  for (const char* part : {"allocated", "memtables", "block_cache", "decoded_rows", "commit_buffers", "timers", "other"}) {
     EXPECT_GE(mib(part), 0) << part << " in: " << line;
   }
   // The arenas are reserved whole; the table grows towards its quarter of the budget.

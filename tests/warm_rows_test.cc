@@ -242,16 +242,17 @@ TEST(MemoryReport, EachPartOfTheStoreReportsWhatItsConfigurationLetsItHold) {
     e.value()->set_metrics(&metrics);
     std::istringstream in(st.events);
     ASSERT_FALSE(e.value()->IngestJsonLines(in, "stream.jsonl").has_value());
-    const std::vector<MemoryPart> parts = e.value()->db().Memory();
+    const std::vector<MemoryPart> parts = e.value()->Memory();
     std::vector<std::string> names;
     for (const MemoryPart& p : parts) names.push_back(p.name);
     EXPECT_EQ(names, (std::vector<std::string>{"memtables", "table_readers", "block_cache", "block_cache_pinned",
-                                               "decoded_rows", "warm_rows", "seen_filter", "commit_buffers"}));
+                                               "decoded_rows", "warm_rows", "seen_filter", "commit_buffers", "timers"}));
     EXPECT_EQ(Part(parts, "seen_filter"), 64u << 10);
     EXPECT_GT(Part(parts, "warm_rows"), 512u << 10);
     EXPECT_LE(Part(parts, "warm_rows"), 1u << 20);
     EXPECT_GT(Part(parts, "memtables"), 0u);
     EXPECT_GT(Part(parts, "commit_buffers"), 0u);
+    EXPECT_EQ(Part(parts, "timers") > 0, e.value()->processor().timers() > 0);
     decoded[i] = Part(parts, "decoded_rows");
     const std::string text = metrics.Scrape();
     for (const char* name : {"resident", "memtables", "block_cache", "decoded_rows", "warm_rows"}) {
