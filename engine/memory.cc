@@ -1,5 +1,7 @@
 #include "engine/memory.h"
 
+#include <malloc.h>
+
 #include <fstream>
 #include <string_view>
 
@@ -51,6 +53,15 @@ ProcessMemory ReadProcessMemory() {
                         JemallocStat("stats.retained", &m.retained);
   }
   return m;
+}
+
+void ReleaseFreeMemory() {
+  if (mallctl != nullptr) {
+    // "arena.<MALLCTL_ARENAS_ALL>.purge", MALLCTL_ARENAS_ALL being 4096.
+    mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+  } else {
+    malloc_trim(0);
+  }
 }
 
 std::vector<MemoryPart> RocksMemory(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& columns) {

@@ -37,6 +37,10 @@ struct ProcessMemory {
   uint64_t retained = 0;            // address space kept but returned to the kernel
 };
 ProcessMemory ReadProcessMemory();
+// Returns freed pages to the kernel now (jemalloc: every arena purged;
+// otherwise glibc's malloc_trim), so that a resident figure read next counts
+// what is in use. Benchmarks call it between stages.
+void ReleaseFreeMemory();
 
 // RocksDB's parts for `db`, summed over `columns`: memtables (active and
 // unflushed), table readers (what they hold outside the block cache), the

@@ -14,7 +14,6 @@
 // it as JSON. Asserts nothing: benchmarks are not tests.
 #include <fmt/format.h>
 #include <httplib.h>
-#include <malloc.h>
 #include <librdkafka/rdkafka.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -37,6 +36,7 @@
 #include "engine/kafka.h"
 #include "engine/query.h"
 #include "engine/server.h"
+#include "engine/memory.h"
 #include "events/decode.h"
 #include "projections/keys.h"
 #include "replay/commands.h"
@@ -53,13 +53,7 @@ double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 
 // Peak resident memory since the last ResetPeak (Linux: VmHWM; clear_refs 5 resets it).
 void ResetPeak() { std::ofstream("/proc/self/clear_refs") << "5"; }
-int64_t PeakRssBytes() {
-  std::ifstream in("/proc/self/status");
-  for (std::string l; std::getline(in, l);) {
-    if (l.rfind("VmHWM:", 0) == 0) return std::stoll(l.substr(6)) * 1024;
-  }
-  return 0;
-}
+int64_t PeakRssBytes() { return static_cast<int64_t>(ReadProcessMemory().peak_resident); }
 
 int64_t DirBytes(const fs::path& dir) {
   int64_t n = 0;
@@ -242,7 +236,8 @@ int main(int argc, char** argv) {
   // Between stages, freed memory goes back to the system, so each stage's
   // peak is its own.
   auto next_stage = [] {
-    malloc_trim(0);
+    // What the last stage freed goes back to the kernel: each stage's peak is its own.
+    ReleaseFreeMemory();
     ResetPeak();
   };
 
