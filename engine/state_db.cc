@@ -219,7 +219,7 @@ void StateDb::BuildSeenFilter() {
   }
 }
 
-Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::string& dir) {
+Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::string& dir, size_t block_cache_bytes) {
   using R = Result<std::unique_ptr<StateDb>, DbError>;
   if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) {
     return R::Error({fmt::format("'{}' is not a fission data dir (no database found)", dir)});
@@ -228,6 +228,7 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::strin
   options.audit_vector_memtable = false;
   options.warm_rows_bytes = 0;
   options.dedupe_filter_bytes = 0;
+  options.block_cache_bytes = block_cache_bytes;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opened = OpenColumns(dir, options, Mode::kReadOnly, "", &handles);
   if (!opened.ok()) return R::Error(opened.error());

@@ -109,7 +109,10 @@ class StateDb final : public Store {
   // Opens (creating if needed) the data dir.
   static Result<std::unique_ptr<StateDb>, DbError> Open(const std::string& dir, DbOptions options);
   // Opens an existing data dir read-only (export, query while nothing writes).
-  static Result<std::unique_ptr<StateDb>, DbError> OpenReadOnly(const std::string& dir);
+  // A reader of the log alone (replay's source) needs little block cache: the
+  // log cursor reads past it.
+  static Result<std::unique_ptr<StateDb>, DbError> OpenReadOnly(
+      const std::string& dir, size_t block_cache_bytes = DbOptions{}.block_cache_bytes);
   // Opens an existing data dir as a RocksDB secondary: read-only, while
   // another process may be writing it; CatchUp() moves the view forward.
   // `scratch_dir` holds the secondary's own files.

@@ -85,7 +85,9 @@ Result<std::unique_ptr<RecordSource>, std::string> OpenSource(const std::string&
   }
   std::error_code ec;
   if (std::filesystem::is_directory(source, ec)) {
-    auto db = StateDb::OpenReadOnly(source);
+    // The log is read once, in order, past the block cache; the cache holds
+    // its index partitions. A replay's target has the full cache.
+    auto db = StateDb::OpenReadOnly(source, 8u << 20);
     if (!db.ok()) return R::Error(db.error().message);
     if (db.value()->log_head() == 0) {
       const auto* meta = db.value()->Find<pb::ProcessorMeta>(Table::kMeta, "");
