@@ -66,7 +66,13 @@ Outcome Engine::OfferProto(std::string_view source, int64_t position, std::strin
 }
 
 std::vector<MemoryPart> Engine::Memory() const {
-  std::vector<MemoryPart> parts = db_->Memory();
+  std::vector<MemoryPart> parts = RocksMemory(db_->raw(), db_->columns());
+  for (MemoryPart& p : FoldMemory()) parts.push_back(std::move(p));
+  return parts;
+}
+
+std::vector<MemoryPart> Engine::FoldMemory() const {
+  std::vector<MemoryPart> parts = db_->CacheMemory();
   parts.push_back({"timers", processor_->timer_bytes()});
   return parts;
 }
@@ -83,9 +89,7 @@ std::optional<DbError> Engine::CommitBatch() {
     const auto now = std::chrono::steady_clock::now();
     if (!memory_reported_ || now - *memory_reported_ > std::chrono::seconds(10)) {
       memory_reported_ = now;
-      std::vector<MemoryPart> parts = db_->CacheMemory();
-      parts.push_back({"timers", processor_->timer_bytes()});
-      metrics_->ReportMemory(parts);
+      metrics_->ReportMemory(FoldMemory());
     }
   }
   return err;

@@ -94,6 +94,8 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<Processor> processor_;
   Metrics* metrics_ = nullptr;
+  // The parts outside RocksDB: the store's caches (StateDb::CacheMemory) and the timers.
+  std::vector<MemoryPart> FoldMemory() const;
   std::optional<std::chrono::steady_clock::time_point> memory_reported_;
 };
 
