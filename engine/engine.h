@@ -72,7 +72,7 @@ class Engine {
 
   const RunStats& stats() const { return processor_->stats(); }
   const Processor& processor() const { return *processor_; }
-  // The store's memory by part (StateDb::Memory), then the processor's timers.
+  // Memory by part (engine/memory.h): RocksDB's (RocksMemory), then FoldMemory's.
   std::vector<MemoryPart> Memory() const;
   Processor& mutable_processor() { return *processor_; }
   StateDb& db() { return *db_; }

@@ -7,7 +7,7 @@
 // decoded rows' own structures beyond their estimate, the fold's working
 // state, librdkafka, the allocator's retention.
 //
-// ReadProcessMemory is thread-safe; the parts come from StateDb::Memory (fold
+// ReadProcessMemory is thread-safe; the parts come from Engine::Memory (fold
 // thread) and RocksMemory (any thread: RocksDB properties).
 #pragma once
 

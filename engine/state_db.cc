@@ -588,12 +588,6 @@ uint64_t StateDb::DiskBytes() const {
   return n;
 }
 
-std::vector<MemoryPart> StateDb::Memory() const {
-  std::vector<MemoryPart> parts = RocksMemory(db_.get(), handles_);
-  for (MemoryPart& p : CacheMemory()) parts.push_back(std::move(p));
-  return parts;
-}
-
 std::vector<MemoryPart> StateDb::CacheMemory() const {
   std::vector<MemoryPart> parts;
   // A cache node holds the key, the entry and two words (next, hash); a key

@@ -179,10 +179,8 @@ class StateDb final : public Store {
   const SeenFilter& seen_filter() const { return seen_; }
   // Dedupe probes that the filter answered without a read.
   uint64_t dedupe_reads_saved() const { return dedupe_reads_saved_; }
-  // What this store holds in memory, by part (engine/memory.h): RocksDB's
-  // parts (RocksMemory), then CacheMemory's.
-  std::vector<MemoryPart> Memory() const;
-  // The parts outside RocksDB: the decoded rows (estimated from their keys,
+  // What this store holds in memory outside RocksDB (whose parts RocksMemory
+  // reads), by part (engine/memory.h): the decoded rows (estimated from their keys,
   // cache nodes and encoded sizes: a lower bound), the warm rows (both arenas
   // whole), the seen filter and the commit buffers. Walks the decoded cache:
   // call it per report, not per event.
