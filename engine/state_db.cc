@@ -366,24 +366,44 @@ void StateDb::PutRow(Table t, std::string_view key, std::string_view bytes) {
   blind_.push_back({begin, key.size() + 1});
 }
 
-void StateDb::Scan(Table t, std::string_view prefix,
-                   const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn) {
-  if (uncommitted() != 0) {
-    throw std::logic_error("StateDb::Scan with uncommitted changes");
-  }
+void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {
   if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
-  const std::string start = FullKey(t, prefix);
+  const std::string full_prefix = FullKey(t, prefix);
+  const std::string start = FullKey(t, std::max(prefix, from));
+  // The changes not yet committed in this range, in key order: each hides
+  // the stored row of its key (an erased one, e->row null, hides it for good).
+  std::vector<std::pair<std::string_view, const Entry*>> changed;
+  for (const auto& [k, e] : dirty_list_) {
+    const std::string_view key(*k);
+    if (key.starts_with(full_prefix) && key >= start) changed.emplace_back(key, e);
+  }
+  std::sort(changed.begin(), changed.end());
+  auto change = changed.begin();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), column(t)));
   auto row = NewRow(t);
+  auto visit = [&](std::string_view full_key, const google::protobuf::MessageLite& r) {
+    return fn(full_key.substr(1), r);
+  };
   for (it->Seek(start); it->Valid(); it->Next()) {
-    rocksdb::Slice k = it->key();
-    if (!k.starts_with(start)) break;
+    const std::string_view k(it->key().data(), it->key().size());
+    if (!k.starts_with(full_prefix)) break;
+    for (; change != changed.end() && change->first < k; ++change) {  // new since the commit
+      if (change->second->row && !visit(change->first, *change->second->row)) return;
+    }
+    if (change != changed.end() && change->first == k) {  // changed since the commit
+      const Entry* e = (change++)->second;
+      if (e->row && !visit(k, *e->row)) return;
+      continue;
+    }
     row->Clear();
     if (!row->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       throw std::runtime_error("corrupt row during scan");
     }
-    k.remove_prefix(1);
-    if (!fn(std::string_view(k.data(), k.size()), *row)) break;
+    if (!visit(k, *row)) return;
+  }
+  if (!it->status().ok()) throw std::runtime_error(fmt::format("RocksDB scan failed: {}", it->status().ToString()));
+  for (; change != changed.end(); ++change) {
+    if (change->second->row && !visit(change->first, *change->second->row)) return;
   }
 }
 

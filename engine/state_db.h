@@ -7,8 +7,8 @@
 // resumes by re-reading the log after the stored position: nothing is lost
 // and nothing is applied twice.
 //
-// Scan() reads committed rows only; it must not be called with uncommitted
-// changes (it returns without visiting anything and reports the misuse).
+// Scan() sees the committed rows with the uncommitted changes over them,
+// except PutRow's, which become visible at the commit (as for FindRow).
 //
 // Not thread-safe; one process opens a data dir at a time (RocksDB's LOCK).
 #pragma once
@@ -138,9 +138,9 @@ class StateDb final : public Store {
   google::protobuf::MessageLite* OverwriteRow(Table t, std::string_view key) override;
   void EraseRow(Table t, std::string_view key) override;
   void PutRow(Table t, std::string_view key, std::string_view bytes) override;
-  void Scan(Table t, std::string_view prefix,
-            const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn)
-      override;
+  // Merges the uncommitted changes of `t` (sorted per call: cheap for a
+  // scan now and then, not for one per event) over the committed rows.
+  void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override;
 
   // Writes every buffered change atomically. On error nothing was written and
   // the caller must stop applying (the cache is ahead of the database).

@@ -47,10 +47,8 @@ class HistoryRecorder final : public Store {
   void PutRow(Table t, std::string_view key, std::string_view bytes) override {
     inner_.PutRow(t, key, bytes);
   }
-  void Scan(Table t, std::string_view prefix,
-            const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn)
-      override {
-    inner_.Scan(t, prefix, fn);
+  void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override {
+    inner_.ScanFrom(t, prefix, from, fn);
   }
 
   // Writes a version of every row changed since the last Record or Discard.

@@ -20,10 +20,25 @@ Processor::Processor(const RuleBook& rules, Store& store, ProcessorOptions optio
     pending_.emplace(std::string(k), static_cast<const pb::Pending&>(row));
     return true;
   });
-  store_.Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
-    timers_.insert(k);
-    return true;
-  });
+  if (options_.timer_window == 0) options_.timer_window = 1;
+  LoadTimers();
+}
+
+void Processor::LoadTimers() {
+  assert(horizon_);
+  std::optional<std::string> next;  // the first timer not taken: the new horizon
+  size_t taken = 0;
+  store_.ScanFrom(Table::kTimer, "", *horizon_,
+                  [&](std::string_view k, const google::protobuf::MessageLite&) {
+                    if (taken == options_.timer_window) {
+                      next.emplace(k);
+                      return false;
+                    }
+                    timers_.insert(k);
+                    ++taken;
+                    return true;
+                  });
+  horizon_ = std::move(next);
 }
 
 std::optional<int64_t> Processor::watermark_ms() const {
@@ -168,7 +183,12 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
 }
 
 void Processor::FireDue(int64_t up_to_ms) {
-  while (!timers_.empty()) {
+  for (;;) {
+    if (timers_.empty()) {
+      if (!horizon_) break;
+      LoadTimers();
+      if (timers_.empty()) break;
+    }
     if (GetBe64(timers_.front()) > up_to_ms) break;
     const std::string key(timers_.front());
     timers_.pop_front();
@@ -260,7 +280,6 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
   }
   for (const auto& [t, k] : rows) store_.EraseRow(t, k);
   for (const std::string& tenant : tenants) {
-    const std::string prefix = tenant + '\0';
     for (auto it = pending_.begin(); it != pending_.end();) {  // key: be64 event_id 0x00 tenant
       if (std::string_view(it->first).substr(it->first.rfind('\0') + 1) == tenant) {
         store_.EraseRow(Table::kPending, it->first);
@@ -269,12 +288,20 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
         ++it;
       }
     }
-    timers_.EraseIf([&](std::string_view k) {  // key: be64 kind target(tenant 0x00 ...)
-      if (k.substr(9).rfind(prefix, 0) != 0) return false;
-      store_.EraseRow(Table::kTimer, k);
-      return true;
-    });
     meta_.mutable_tenant_lanes()->erase(tenant);
+  }
+  // Timers, held in memory or not, are the timer table's rows. Key: be64
+  // deadline, kind, target (tenant 0x00 ...).
+  const std::set<std::string, std::less<>> dropped(tenants.begin(), tenants.end());
+  std::vector<std::string> timers;
+  store_.Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
+    const std::string_view target = k.substr(9);
+    if (dropped.contains(target.substr(0, target.find('\0')))) timers.emplace_back(k);
+    return true;
+  });
+  for (const std::string& k : timers) {
+    timers_.erase(k);
+    store_.EraseRow(Table::kTimer, k);
   }
   meta_.mutable_lane_positions()->erase(lane);
   meta_.mutable_lane_max_seen_ms()->erase(lane);
@@ -289,8 +316,11 @@ void Processor::SaveMeta(int64_t log_position) {
 }
 
 void Processor::Schedule(const std::string& timer_key) {
-  timers_.insert(timer_key);
   store_.OverwriteRow(Table::kTimer, timer_key);  // an empty marker: nothing to read
+  if (horizon_ && timer_key >= *horizon_) return;  // beyond the window: read when it comes
+  timers_.insert(timer_key);
+  // Over twice the window: the latest go back to waiting in the Store only.
+  if (timers_.size() > 2 * options_.timer_window) horizon_ = timers_.TruncateTo(options_.timer_window);
 }
 
 void Processor::Cancel(const std::string& timer_key) {

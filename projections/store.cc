@@ -1,5 +1,6 @@
 #include "projections/store.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -57,11 +58,9 @@ void MemStore::PutRow(Table t, std::string_view key, std::string_view bytes) {
   if (!r->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) r->Clear();
 }
 
-void MemStore::Scan(
-    Table t, std::string_view prefix,
-    const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn) {
+void MemStore::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {
   auto& m = impl_->Of(t);
-  for (auto it = m.lower_bound(prefix); it != m.end(); ++it) {
+  for (auto it = m.lower_bound(std::max(prefix, from)); it != m.end(); ++it) {
     if (it->first.compare(0, prefix.size(), prefix) != 0) break;
     if (!fn(it->first, *it->second)) break;
   }

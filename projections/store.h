@@ -53,11 +53,16 @@ class Store {
   // versions, stored events). A Store may make them visible only once
   // committed.
   virtual void PutRow(Table t, std::string_view key, std::string_view bytes) = 0;
-  // Visits rows of `t` whose key starts with `prefix`, in key order, until `fn`
-  // returns false. Sees every change made so far through this Store.
-  virtual void Scan(Table t, std::string_view prefix,
-                    const std::function<bool(std::string_view key,
-                                             const google::protobuf::MessageLite& row)>& fn) = 0;
+  using ScanFn =
+      std::function<bool(std::string_view key, const google::protobuf::MessageLite& row)>;
+  // Visits rows of `t` whose key starts with `prefix` and is at or after
+  // `from`, in key order, until `fn` returns false. Sees every change made so
+  // far through this Store, except PutRow's (which a Store may show only once
+  // committed). `fn` must not change the Store.
+  virtual void ScanFrom(Table t, std::string_view prefix, std::string_view from,
+                        const ScanFn& fn) = 0;
+  // Every row of `t` whose key starts with `prefix`.
+  void Scan(Table t, std::string_view prefix, const ScanFn& fn) { ScanFrom(t, prefix, prefix, fn); }
 
   template <class R>
   const R* Find(Table t, std::string_view key) {
@@ -85,9 +90,7 @@ class MemStore final : public Store {
   google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
   void EraseRow(Table t, std::string_view key) override;
   void PutRow(Table t, std::string_view key, std::string_view bytes) override;
-  void Scan(Table t, std::string_view prefix,
-            const std::function<bool(std::string_view, const google::protobuf::MessageLite&)>& fn)
-      override;
+  void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override;
 
  private:
   struct Impl;

@@ -161,21 +161,26 @@ void TimerSet::Tidy(Chunks::iterator c) {
   }
 }
 
-void TimerSet::EraseIf(const std::function<bool(std::string_view)>& drop) {
-  for (auto c = chunks_.begin(); c != chunks_.end();) {
-    std::string kept;
-    kept.reserve(c->second.capacity());
-    for (size_t pos = 0, next = 0; pos < c->second.size(); pos = next) {
-      const std::string_view k = KeyAt(c->second, pos, &next);
-      if (drop(k)) {
-        --size_;
-      } else {
-        kept.append(c->second, pos, next - pos);
-      }
-    }
-    c->second = std::move(kept);
-    c = c->second.empty() ? chunks_.erase(c) : std::next(c);
+std::optional<std::string> TimerSet::TruncateTo(size_t keep) {
+  if (size_ <= keep) return std::nullopt;
+  size_t kept = 0;
+  auto c = chunks_.begin();
+  size_t pos = 0;  // in *c, where the first removed key begins
+  for (;; ++c) {
+    size_t next = 0;
+    for (pos = 0; pos < c->second.size() && kept < keep; pos = next, ++kept) KeyAt(c->second, pos, &next);
+    if (pos < c->second.size()) break;  // kept == keep inside this chunk
   }
+  size_t next = 0;
+  std::optional<std::string> first(std::string(KeyAt(c->second, pos, &next)));
+  if (pos == 0) {
+    chunks_.erase(c, chunks_.end());
+  } else {
+    c->second.resize(pos);
+    chunks_.erase(std::next(c), chunks_.end());
+  }
+  size_ = keep;
+  return first;
 }
 
 size_t TimerSet::bytes() const {

@@ -2,12 +2,12 @@
 // key starts with its big-endian deadline, so the first key is the next due),
 // held in about the bytes of the keys themselves.
 //
-// Pending settlements live for the freeze window (7 to 10 days in the demo's
-// rules), so a processor holds about a week of commission lines' timers: over
-// a million at the 10M-event benchmark. In a std::set<std::string> each took
-// about 110 bytes (a tree node, a string, and the string's own allocation for
-// a key of about 45 bytes); here each takes its bytes plus one or two of
-// length, in sorted chunks of at most kChunkBytes.
+// A processor holds the earliest of its pending timers here (a window of
+// ProcessorOptions::timer_window; the rest wait in the Store). In a
+// std::set<std::string> each took about 110 bytes (a tree node, a string, and
+// the string's own allocation for a key of about 45 bytes); here each takes
+// its bytes plus one or two of length, in sorted chunks of at most
+// kChunkBytes.
 //
 // The same contract as a std::set<std::string> for the operations used:
 // insert of a present key and erase of an absent one do nothing. Not
@@ -16,8 +16,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,8 +38,9 @@ class TimerSet {
   // The smallest key; the set must not be empty. Valid until the next change.
   std::string_view front() const;
   void pop_front();
-  // Visits every key in order; erases those for which `drop` returns true.
-  void EraseIf(const std::function<bool(std::string_view)>& drop);
+  // Keeps the `keep` smallest keys and removes the rest; returns the smallest
+  // key removed, or nullopt when there were no more than `keep`.
+  std::optional<std::string> TruncateTo(size_t keep);
   // Bytes allocated for the keys (chunk capacities; not the map's nodes).
   size_t bytes() const;
 

@@ -62,9 +62,21 @@ TEST(TimerSet, RandomOperationsLeaveTheSameKeysInTheSameOrderAsAStdSet) {
       ASSERT_EQ(t.size(), model.size());
     }
     EXPECT_EQ(Keys(t), std::vector<std::string>(model.begin(), model.end())) << "seed " << seed;
-    // Dropping a tenant's timers (a lane drop) keeps the others in order.
-    t.EraseIf([](std::string_view k) { return k[k.size() - 2] == 0 && (static_cast<unsigned char>(k[20]) % 2 == 0); });
-    std::erase_if(model, [](const std::string& k) { return k[k.size() - 2] == 0 && (static_cast<unsigned char>(k[20]) % 2 == 0); });
+    // Truncated (a processor's window shrinking), it keeps the smallest keys
+    // and names the first it removed; then takes keys again.
+    const size_t keep = model.size() / 3 + seed * 7;
+    auto first = t.TruncateTo(keep);
+    auto cut = std::next(model.begin(), static_cast<std::ptrdiff_t>(keep));
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(*first, *cut);
+    model.erase(cut, model.end());
+    EXPECT_EQ(t.size(), keep);
+    EXPECT_EQ(Keys(t), std::vector<std::string>(model.begin(), model.end())) << "seed " << seed;
+    EXPECT_EQ(t.TruncateTo(keep), std::nullopt);
+    for (int i = 0; i < 500; ++i) {
+      const std::string k = Timer(static_cast<int64_t>(rng() % 2'000'000), static_cast<int>(rng() % 5000));
+      ASSERT_EQ(t.insert(k), model.insert(k).second);
+    }
     EXPECT_EQ(Keys(t), std::vector<std::string>(model.begin(), model.end())) << "seed " << seed;
     while (!model.empty()) {  // and it empties to nothing
       ASSERT_TRUE(t.erase(*model.begin()));

@@ -393,6 +393,10 @@ Plan Generate(uint64_t seed, const GenOptions& options) {
     plan.warm_rows_bytes = static_cast<size_t>(caches.Pick(std::vector<int64_t>{0, 64 << 10, 128 << 20}));
     plan.dedupe_filter_bytes = static_cast<size_t>(caches.Pick(std::vector<int64_t>{0, 64, 16 << 20}));
   }
+  {
+    Rng timers(seed ^ 0x5eed'0000'7133'0002ULL);
+    plan.timer_window = static_cast<size_t>(timers.Pick(std::vector<int64_t>{1, 3, 40, 65'536}));
+  }
   const Stream s = RandomStream(rng, options.events, t0, span, plan.counts);
 
   // Arrival order: most events on time, some delayed within the lateness

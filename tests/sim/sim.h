@@ -111,6 +111,9 @@ struct Plan {
   size_t cache_rows_max = 50'000;
   size_t warm_rows_bytes = 128u << 20;
   size_t dedupe_filter_bytes = 16u << 20;
+  // Timers the processor holds in memory (ProcessorOptions::timer_window),
+  // drawn small enough that they are read from the store a window at a time.
+  size_t timer_window = 65'536;
   std::vector<Input> inputs;  // the last one ends with kFinish
   // What the generator did, for the report.
   std::map<std::string, int64_t> counts;
