@@ -358,12 +358,14 @@ void StateDb::EraseRow(Table t, std::string_view key) {
 
 void StateDb::PutRow(Table t, std::string_view key, std::string_view bytes) {
   // Not cached and not readable before the commit: the fold never reads these
-  // tables back (see Store::PutRow).
-  const size_t begin = blind_arena_.size();
-  blind_arena_.push_back(static_cast<char>(t));
-  blind_arena_.append(key);
-  blind_arena_.append(bytes);
-  blind_.push_back({begin, key.size() + 1});
+  // tables back (see Store::PutRow). Straight into the commit's batch, in
+  // arrival order: they are most of its bytes, and held once.
+  put_key_.clear();
+  put_key_.push_back(static_cast<char>(t));
+  put_key_.append(key);
+  batch_.Put(ColumnOf(put_key_), put_key_, rocksdb::Slice(bytes.data(), bytes.size()));
+  ++blind_rows_;
+  blind_bytes_ += put_key_.size() + bytes.size();
 }
 
 void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {
@@ -409,57 +411,47 @@ void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, 
 
 std::optional<DbError> StateDb::Commit() {
   if (uncommitted() == 0) return std::nullopt;
-  // The rows the fold reads go in key order: the default column's skip list
-  // then inserts each key next to the previous one instead of searching from
-  // the top (a third of the commit's time when keys arrive in touch order).
-  // The write-once rows (PutRow: history, stored events, tier changes) go to
-  // the audit column's vector memtable first, in arrival order: an insert
-  // there is an append, and of two versions of one key the later one (higher
-  // sequence number) wins. The dirty rows follow, so a DropLane's delete of
-  // an audit row comes after any put of it.
-  // Values are serialized into one arena reused across commits, and the
-  // WriteBatch keeps its capacity too: regrowing both every batch cost a
-  // fifth of ingest time in reallocation and fresh-page faults.
-  using Op = CommitOp;
+  // The write-once rows (PutRow: history, stored events, tier changes) are
+  // in the batch already, in arrival order: the audit column's vector
+  // memtable appends them, and of two versions of one key the later one
+  // (higher sequence number) wins. The dirty rows follow, so a DropLane's
+  // delete of an audit row comes after any put of it. They go in key order:
+  // the default column's skip list then inserts each key next to the
+  // previous one instead of searching from the top (a third of the commit's
+  // time when keys arrive in touch order). Each value is serialized into one
+  // reused buffer, and the WriteBatch keeps its capacity across commits:
+  // regrowing it every batch cost a fifth of ingest time in reallocation and
+  // fresh-page faults.
   ops_.clear();
   ops_.reserve(dirty_list_.size());
-  values_.clear();
   for (auto& [k, e] : dirty_list_) {
     if ((*k)[0] == static_cast<char>(Table::kDedupe) && e->row) seen_.Add(*k);
-    if (e->row) {
-      const size_t begin = values_.size();
-      e->row->AppendToString(&values_);
-      ops_.push_back({*k, begin, values_.size(), false});
-    } else if (e->in_db) {
-      ops_.push_back({*k, 0, 0, true});
-    }  // created and erased since the last commit: nothing to write
+    if (e->row || e->in_db) ops_.push_back({*k, e->row.get()});
+    // else created and erased since the last commit: nothing to write
   }
-  std::sort(ops_.begin(), ops_.end(), [](const Op& a, const Op& b) { return a.key < b.key; });
-  batch_.Clear();
-  const std::string_view arena(blind_arena_);
-  for (size_t i = 0; i < blind_.size(); ++i) {
-    const size_t end = i + 1 < blind_.size() ? blind_[i + 1].begin : arena.size();
-    const size_t key_end = blind_[i].begin + blind_[i].key_size;
-    const std::string_view key = arena.substr(blind_[i].begin, blind_[i].key_size);
-    batch_.Put(ColumnOf(key), rocksdb::Slice(key.data(), key.size()),
-               rocksdb::Slice(arena.data() + key_end, end - key_end));
-  }
-  for (const Op& op : ops_) {
+  std::sort(ops_.begin(), ops_.end(), [](const CommitOp& a, const CommitOp& b) { return a.key < b.key; });
+  batch_.SetSavePoint();  // a failed write leaves the batch as PutRow left it
+  for (const CommitOp& op : ops_) {
     const rocksdb::Slice key(op.key.data(), op.key.size());
-    if (op.del) {
+    if (!op.row) {
       batch_.Delete(ColumnOf(op.key), key);
     } else {
-      batch_.Put(ColumnOf(op.key), key,
-                 rocksdb::Slice(values_.data() + op.value_begin, op.value_end - op.value_begin));
+      value_.clear();
+      op.row->AppendToString(&value_);
+      batch_.Put(ColumnOf(op.key), key, value_);
     }
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_commits;
   rocksdb::Status s = db_->Write(wo, &batch_);
-  if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
+  if (!s.ok()) {
+    (void)batch_.RollbackToSavePoint();
+    return DbError{fmt::format("commit failed: {}", s.ToString())};
+  }
   audit_unflushed_ = true;
-  blind_.clear();
-  blind_arena_.clear();
+  batch_.Clear();
+  blind_rows_ = 0;
+  blind_bytes_ = 0;
   for (auto& [k, e] : dirty_list_) {
     e->dirty = false;
     e->in_db = e->row != nullptr;
@@ -527,17 +519,17 @@ void StateDb::Evict() {
 
 std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {
   if (records.empty()) return std::nullopt;
-  batch_.Clear();  // shared with Commit for its capacity; the two never overlap
+  log_batch_.Clear();  // not batch_: that holds the rows of the batch being folded
   int64_t seq = log_head_;
   for (const auto& r : records) {
     scratch_.clear();
     r.SerializeToString(&scratch_);
-    batch_.Put(audit_, LogKey(++seq), scratch_);
+    log_batch_.Put(audit_, LogKey(++seq), scratch_);
   }
   std::string head;
   PutBe64(&head, seq);
-  batch_.Put(kHeadKey, head);
-  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &batch_);
+  log_batch_.Put(kHeadKey, head);
+  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &log_batch_);
   if (!s.ok()) return DbError{fmt::format("log append failed: {}", s.ToString())};
   audit_unflushed_ = true;
   log_head_ = seq;
@@ -619,9 +611,8 @@ std::vector<MemoryPart> StateDb::CacheMemory() const {
     // The message object itself, and its fields' heap parts at about their encoded size.
     if (e.row) decoded += malloc_usable_size(e.row.get()) + e.row->ByteSizeLong();
   }
-  const uint64_t buffers = batch_.Data().capacity() + blind_arena_.capacity() + values_.capacity() +
-                           blind_.capacity() * sizeof(BlindRow) + ops_.capacity() * sizeof(CommitOp) +
-                           dirty_list_.capacity() * sizeof(dirty_list_[0]);
+  const uint64_t buffers = batch_.Data().capacity() + log_batch_.Data().capacity() + value_.capacity() +
+                           ops_.capacity() * sizeof(CommitOp) + dirty_list_.capacity() * sizeof(dirty_list_[0]);
   parts.push_back({"decoded_rows", decoded});
   parts.push_back({"warm_rows", warm_.allocated_bytes()});
   parts.push_back({"seen_filter", seen_.bytes()});

@@ -145,13 +145,13 @@ class StateDb final : public Store {
   // Writes every buffered change atomically. On error nothing was written and
   // the caller must stop applying (the cache is ahead of the database).
   [[nodiscard]] std::optional<DbError> Commit();
-  size_t uncommitted() const { return dirty_ + blind_.size(); }
+  size_t uncommitted() const { return dirty_ + blind_rows_; }
   // Makes every write so far durable (fsyncs the WAL): ends a run whose
   // commits were not synced one by one (DbOptions::sync_commits off).
   [[nodiscard]] std::optional<DbError> Sync();
   // Bytes of PutRow values waiting for the next commit (history versions and
   // stored events: the bulk of a batch).
-  size_t uncommitted_bytes() const { return blind_arena_.size(); }
+  size_t uncommitted_bytes() const { return blind_bytes_; }
 
   // Embedded log. Append assigns consecutive sequence numbers after log_head()
   // and writes the records (not synced; the next synced Commit covers them).
@@ -229,23 +229,20 @@ class StateDb final : public Store {
   int64_t log_head_ = 0;
   std::string scratch_;
   std::string lookup_;  // Load's key buffer
-  // PutRow's writes (key, value) for the next commit, in arrival order.
-  // Each is its full key then its value, back to back in blind_arena_; a
-  // row's value ends where the next row begins.
-  struct BlindRow {
-    size_t begin, key_size;
-  };
-  std::vector<BlindRow> blind_;
-  std::string blind_arena_;
+  // The next commit's batch: PutRow's rows go in as they come; Commit adds
+  // the dirty rows. blind_rows_ and blind_bytes_ count PutRow's.
+  size_t blind_rows_ = 0;
+  size_t blind_bytes_ = 0;
+  std::string put_key_;
   // Commit's scratch, kept across commits for their capacity.
   struct CommitOp {
     std::string_view key;
-    size_t value_begin, value_end;  // the value is values_[value_begin, value_end)
-    bool del;
+    const google::protobuf::MessageLite* row;  // null: delete
   };
   std::vector<CommitOp> ops_;
-  std::string values_;
+  std::string value_;
   rocksdb::WriteBatch batch_;
+  rocksdb::WriteBatch log_batch_;  // AppendLog's, between a batch's rows and its commit
 };
 
 }  // namespace fission
