@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "engine/engine.h"
+#include "engine/memory.h"
 #include "events/time.h"
 #include "replay/archive.h"
 #include "replay/compare.h"
@@ -109,6 +110,8 @@ int RunReplay(const ReplayArgs& a) {
   }
   if (auto ferr = e.Finish()) return Fail(fmt::format("store error at end of replay: {}", ferr->message));
   progress.Update(n, true);
+  // As ingest's summary (engine/README "Memory"); the source's reads are in `other`.
+  if (!a.quiet) std::cerr << "memory: " << FormatMemory(e.Memory(), ReadProcessMemory()) << "\n";
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const RunStats& s = e.stats();
   const Digest d = DigestOf(e.db());

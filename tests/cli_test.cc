@@ -127,7 +127,7 @@ TEST_F(Cli, AFileOfMixedBadInputIsIngestedLineByLine) {
 
 // The summary accounts for memory by part, as configured, and the allocator's
 // remainder when the binary links jemalloc (not under the sanitizers).
-TEST_F(Cli, TheIngestSummaryAccountsForMemoryByPart) {
+TEST_F(Cli, TheIngestAndReplaySummariesAccountForMemoryByPart) {
   Write("rules.json", RulesJson());
   Write("e.jsonl", Share("sh", At(1, 8), "D", "s1") + "\n" + Pay("p1", At(1, 9), "M", "o1", 5000, ShareArg("s1")) + "\n");
   ASSERT_EQ(Run({"ingest", "--data-dir", P("data"), "--rules", P("rules.json"), "--warm-rows-mb", "8",
@@ -155,6 +155,15 @@ TEST_F(Cli, TheIngestSummaryAccountsForMemoryByPart) {
   EXPECT_GE(mib("warm_rows"), 6) << line;
   EXPECT_LE(mib("warm_rows"), 8) << line;
   EXPECT_EQ(mib("seen_filter"), 2) << line;
+  // A replay ends with the same line, for its own settings.
+  ASSERT_EQ(Run({"replay", "--from", P("data"), "--rules", P("rules.json"), "--out", P("rebuilt"), "--warm-rows-mb",
+                 "4", "--dedupe-filter-mb", "1"}),
+            0) << err_;
+  const size_t rat = err_.find("memory: resident ");
+  ASSERT_NE(rat, std::string::npos) << err_;
+  const std::string rline = err_.substr(rat, err_.find('\n', rat) - rat);
+  EXPECT_NE(rline.find(" seen_filter 1,"), std::string::npos) << rline;
+  EXPECT_NE(rline.find(" timers "), std::string::npos) << rline;
 }
 
 // Limits: a line far over the 64 KiB event limit, with no newline for 256
