@@ -208,6 +208,7 @@ class StateDb final : public Store {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, audit; owned
   rocksdb::ColumnFamilyHandle* audit_ = nullptr;
+  bool writer_ = false;           // opened by Open (flushes its memtables at a clean close)
   bool vector_audit_ = false;     // the audit column's memtable is a vector
   bool audit_unflushed_ = false;  // it may hold rows written by this process
   DbOptions options_;

@@ -120,6 +120,30 @@ TEST(StateDb, AScanSeesUncommittedChangesLikeAMemStore) {
   EXPECT_GT(scans_with_changes, 300);
 }
 
+// A clean close flushes the memtables: the write-ahead log left behind is
+// empty, so a reader opening the data dir (replay's source) loads none of it.
+TEST(Engine, ACleanCloseLeavesNoLogForAReaderToLoad) {
+  const Stream st = Synthetic(3, 300, 20);
+  RuleBook rules = MustParseRules(st.rules);
+  TempDir dir;
+  Ingest(dir.str(), rules, st.events, 1000, true);
+  uintmax_t wal_bytes = 0;
+  for (const auto& f : fs::directory_iterator(dir.str())) {
+    if (f.path().extension() == ".log") wal_bytes += f.file_size();
+  }
+  EXPECT_EQ(wal_bytes, 0u);
+  auto db = StateDb::OpenReadOnly(dir.str());
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  uint64_t memtables = 0;
+  for (auto* h : db.value()->columns()) {
+    uint64_t v = 0;
+    ASSERT_TRUE(db.value()->raw()->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v));
+    memtables += v;
+  }
+  EXPECT_LT(memtables, 64u << 10) << "a reader loaded the log";
+  EXPECT_EQ(ExportDir(dir.str()), PureExport(st));
+}
+
 TEST(Engine, AnExportFromTheWritersOwnStoreSeesEveryUnflushedAuditRow) {
   // The audit rows (tier changes, history, the log) sit in a vector memtable
   // while the writer runs; its own reads flush it first and miss nothing.
