@@ -294,11 +294,13 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
   // deadline, kind, target (tenant 0x00 ...).
   const std::set<std::string, std::less<>> dropped(tenants.begin(), tenants.end());
   std::vector<std::string> timers;
-  store_.Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
-    const std::string_view target = k.substr(9);
-    if (dropped.contains(target.substr(0, target.find('\0')))) timers.emplace_back(k);
-    return true;
-  });
+  if (!dropped.empty()) {
+    store_.Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
+      const std::string_view target = k.substr(9);
+      if (dropped.contains(target.substr(0, target.find('\0')))) timers.emplace_back(k);
+      return true;
+    });
+  }
   for (const std::string& k : timers) {
     timers_.erase(k);
     store_.EraseRow(Table::kTimer, k);

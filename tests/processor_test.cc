@@ -211,6 +211,42 @@ TEST(Lanes, DroppingALaneForgetsItsTenantsAndNothingElse) {
   EXPECT_EQ(s.Member("M", "a")->checkins(), 1);
 }
 
+// With a window of one timer, the dropped tenant's timers wait in the store,
+// not in memory: the drop finds them there, and the other tenant's still fire.
+TEST(Lanes, DroppingALaneForgetsItsTimersBeyondTheWindowToo) {
+  Scenario s(RulesJson(), 60'000, /*timer_window=*/1);
+  s.processor().SetActiveLanes({"t/0", "t/1"});  // b's lane, read second, is not late
+  auto in = [](const std::string& tenant, std::string json) { return json.insert(1, R"("tenant":")" + tenant + R"(",)"); };
+  for (const std::string tenant : {"a", "b"}) {
+    const std::string lane = tenant == "a" ? "t/0" : "t/1";
+    s.SendOn(lane, in(tenant, Share("sh" + tenant, At(1, 8), "D", "s" + tenant)));
+    for (int i = 0; i < 5; ++i) {
+      s.SendOn(lane, in(tenant, Pay(fmt::format("p{}{}", tenant, i), At(1, 9, i), "M" + std::to_string(i),
+                                    fmt::format("o{}{}", tenant, i), 1000, ShareArg("s" + tenant))));
+    }
+    s.SendOn(lane, in(tenant, Checkin("c" + tenant, At(1, 10), "X")));  // releases the payments
+  }
+  auto stored = [&](const std::string& tenant) {
+    int n = 0;
+    s.store().Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
+      n += k.substr(9).starts_with(tenant + '\0');
+      return true;
+    });
+    return n;
+  };
+  ASSERT_EQ(stored("a"), 5) << "one settlement timer per payment";
+  ASSERT_EQ(stored("b"), 5);
+  EXPECT_LE(s.processor().timers(), 2u) << "the window holds at most two";
+  s.processor().DropLane("t/0");
+  EXPECT_EQ(stored("a"), 0);
+  EXPECT_EQ(stored("b"), 5);
+  s.SendOn("t/1", in("b", Checkin("late", At(20), "X"))).Flush();
+  EXPECT_EQ(stored("b"), 0);
+  ASSERT_NE(s.Dist("D", "b"), nullptr);
+  EXPECT_EQ(s.Dist("D", "b")->settled_fen(), 500) << "five lines of 100 fen settled";
+  EXPECT_EQ(s.Dist("D", "a"), nullptr);
+}
+
 }  // namespace
 }  // namespace fission::test
 

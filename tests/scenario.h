@@ -100,9 +100,12 @@ inline std::string GroupArg(const std::string& g) { return fmt::format(R"(,"grou
 
 class Scenario {
  public:
-  explicit Scenario(const std::string& rules_json = RulesJson(), int64_t lateness_ms = 60'000)
+  explicit Scenario(const std::string& rules_json = RulesJson(), int64_t lateness_ms = 60'000,
+                    size_t timer_window = ProcessorOptions{}.timer_window)
       : rules_(MustParseRules(rules_json)),
-        processor_(std::make_unique<Processor>(rules_, store_, ProcessorOptions{lateness_ms})) {}
+        processor_(std::make_unique<Processor>(
+            rules_, store_,
+            ProcessorOptions{.allowed_lateness_ms = lateness_ms, .timer_window = timer_window})) {}
 
   // Offers events in the given arrival order; each is line n of "test.jsonl".
   Scenario& Send(std::initializer_list<std::string> lines) {
