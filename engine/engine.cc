@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "engine/decode_ahead.h"
 #include "events/decode.h"
 
 namespace fission {
@@ -46,13 +47,11 @@ Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_di
   return e;
 }
 
-void Engine::Offer(const pb::LogRecord& r) {
+void Engine::Offer(const pb::LogRecord& r) { Offer(r, Decode(r)); }
+
+void Engine::Offer(const pb::LogRecord& r, Result<pb::Event, DecodeError> decoded) {
   const auto start = metrics_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  if (r.encoding() == pb::LogRecord::PROTOBUF) {
-    processor_->OfferProto(r.source(), r.position(), r.payload(), r.lane());
-  } else {
-    processor_->OfferJson(r.source(), r.position(), r.payload());
-  }
+  processor_->Offer(r.source(), r.position(), std::move(decoded), r.lane());
   if (metrics_) metrics_->ObserveApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
@@ -132,6 +131,41 @@ std::optional<DbError> Engine::IngestJsonLines(std::istream& in, const std::stri
 
 std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRecord*)>& next,
                                              const std::function<void(const IngestProgress&)>& progress) {
+  // Records are read here, on the caller's thread, a few chunks ahead, and
+  // decoded on the decoder's; the fold takes them back in order.
+  constexpr size_t kChunk = 256, kChunksAhead = 4;
+  DecodeAhead decoder(options_.decode_thread);
+  bool source_more = true;
+  auto read_ahead = [&] {
+    while (source_more && decoder.in_flight() < kChunksAhead) {
+      auto c = decoder.NewChunk();
+      while (c->size() < kChunk) {
+        DecodeAhead::Item& it = c->emplace_back();
+        if (!(source_more = next(&it.record))) {
+          c->pop_back();
+          break;
+        }
+      }
+      if (c->empty()) {
+        decoder.Recycle(std::move(c));
+      } else {
+        decoder.Submit(std::move(c));
+      }
+    }
+  };
+  std::unique_ptr<DecodeAhead::Chunk> chunk;
+  size_t at = 0;
+  auto next_item = [&]() -> DecodeAhead::Item* {
+    if (!chunk || at == chunk->size()) {
+      if (chunk) decoder.Recycle(std::move(chunk));
+      read_ahead();
+      if (decoder.in_flight() == 0) return nullptr;
+      chunk = decoder.Take();
+      at = 0;
+      read_ahead();  // the worker decodes the next while this one is folded
+    }
+    return &(*chunk)[at++];
+  };
   try {
     std::vector<pb::LogRecord> batch;
     const auto start = std::chrono::steady_clock::now();
@@ -148,12 +182,10 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
       // commit of the effects and of the position: a crash before the commit
       // leaves the records past the stored position, to be processed again.
       while (batch.size() < options_.batch_events && db_->uncommitted_bytes() < options_.batch_bytes) {
-        pb::LogRecord& r = batch.emplace_back();
-        if (!(more = next(&r))) {
-          batch.pop_back();
-          break;
-        }
-        Offer(r);
+        DecodeAhead::Item* it = next_item();
+        if (!(more = it != nullptr)) break;
+        pb::LogRecord& r = batch.emplace_back(std::move(it->record));
+        Offer(r, std::move(*it->decoded));
       }
       const int64_t first_seq = db_->log_head() + 1;
       if (auto err = db_->AppendLog(batch)) return err;

@@ -68,6 +68,8 @@ std::string SummaryLine(const RunStats& s, double seconds) {
 
 constexpr const char* kNoHistoryHelp =
     "Keep no row history (faster ingest; as-of queries then answer 409 for changes made without it)";
+constexpr const char* kNoDecodeThreadHelp =
+    "Decode events on the folding thread instead of a second one (same results; for one-core machines and comparisons)";
 
 // Memory settings shared by the commands that fold (ingest, run, replay).
 struct MemoryArgs {
@@ -120,6 +122,7 @@ struct IngestArgs {
   size_t batch = EngineOptions{}.batch_events;
   bool quiet = false;
   bool no_history = false;
+  bool no_decode_thread = false;
   MemoryArgs memory;
 };
 
@@ -133,6 +136,7 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
   opt.db.sync_commits = !a.no_sync;
   a.memory.ApplyTo(&opt.db);
   opt.batch_events = a.batch;
+  opt.decode_thread = !a.no_decode_thread;
   const auto start = std::chrono::steady_clock::now();
   auto engine = Engine::Open(a.data_dir, rules.value(), opt);
   if (!engine.ok()) return Fail(engine.error().message, 2);
@@ -507,6 +511,7 @@ int main(int argc, char** argv) {
   ingest->add_flag("--no-sync", ia.no_sync, "Do not fsync each commit, only once at the end of the input (faster; a power cut mid-run may lose the last batches)");
   ingest->add_flag("--quiet", ia.quiet, "No progress and no summary");
   ingest->add_flag("--no-history", ia.no_history, kNoHistoryHelp);
+  ingest->add_flag("--no-decode-thread", ia.no_decode_thread, kNoDecodeThreadHelp);
   AddMemoryOptions(ingest, ia.memory);
   ingest->add_option("events", ia.inputs, "JSONL files, or - for standard input")->required();
 
@@ -599,6 +604,7 @@ int main(int argc, char** argv) {
   replay->add_option("--until", rp.until, "Stop at this event time (RFC 3339): later events are passed over; timers fire up to the last event applied");
   replay->add_option("--allowed-lateness-ms", rp.allowed_lateness_ms, "As for ingest; keep the live value for an exact rebuild")->capture_default_str();
   replay->add_flag("--no-history", rp.no_history, kNoHistoryHelp);
+  replay->add_flag("--no-decode-thread", rp.no_decode_thread, kNoDecodeThreadHelp);
   replay->add_flag("--quiet", rp.quiet, "No progress");
   MemoryArgs rp_memory;
   AddMemoryOptions(replay, rp_memory);

@@ -317,6 +317,17 @@ Result<pb::Event, DecodeError> ValidateEvent(pb::Event in) {
   return DecodeJson(as_json);
 }
 
+Result<pb::Event, DecodeError> DecodeProto(std::string_view bytes) {
+  pb::Event e;
+  if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    DecodeError err;
+    err.reason = "invalid_event";
+    err.detail = "bytes are not a fission.v1.Event Protobuf message";
+    return Result<pb::Event, DecodeError>::Error(std::move(err));
+  }
+  return ValidateEvent(std::move(e));
+}
+
 std::string EncodeJson(const pb::Event& e) {
   json o;
   o["event_id"] = e.event_id();

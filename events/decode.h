@@ -39,6 +39,9 @@ Result<pb::Event, DecodeError> DecodeJson(std::string_view line);
 // rules as DecodeJson, canonicalizing it in place.
 Result<pb::Event, DecodeError> ValidateEvent(pb::Event event);
 
+// Parses the bytes of a fission.v1.Event and validates it (ValidateEvent).
+Result<pb::Event, DecodeError> DecodeProto(std::string_view bytes);
+
 // Identity of an event's parsed content: equal for equal content.
 std::string ContentKey(const pb::Event& e);
 

@@ -65,14 +65,7 @@ Outcome Processor::OfferJson(std::string_view source, int64_t position, std::str
 
 Outcome Processor::OfferProto(std::string_view source, int64_t position, std::string_view bytes,
                               const std::string& lane) {
-  pb::Event e;
-  if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    DecodeError err;
-    err.reason = "invalid_event";
-    err.detail = "bytes are not a fission.v1.Event Protobuf message";
-    return Offer(source, position, Result<pb::Event, DecodeError>::Error(std::move(err)), lane);
-  }
-  return Offer(source, position, ValidateEvent(std::move(e)), lane);
+  return Offer(source, position, DecodeProto(bytes), lane);
 }
 
 void Processor::Reject(const std::string& tenant, const std::string* event_id,

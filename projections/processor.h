@@ -84,6 +84,11 @@ class Processor final : private TimerQueue {
   // watermark is the smallest over the active lanes. Files use lane "".
   Outcome OfferProto(std::string_view source, int64_t position, std::string_view bytes,
                      const std::string& lane = "");
+  // The same for an input decoded already (DecodeJson or DecodeProto, which
+  // are pure and may run on another thread): OfferJson is
+  // Offer(source, position, DecodeJson(line), "").
+  Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
+                const std::string& lane);
 
   // Declares the lanes the watermark waits for (e.g. the assigned partitions,
   // less those the engine found idle). A declared lane that has seen no event
@@ -124,8 +129,6 @@ class Processor final : private TimerQueue {
   std::optional<int64_t> watermark_ms() const;
 
  private:
-  Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
-                const std::string& lane);
   void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
               std::string_view detail, std::string_view source, int64_t position,
               std::string_view type);

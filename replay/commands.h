@@ -18,6 +18,7 @@ struct ReplayArgs {
   std::string out;
   std::string until;  // RFC 3339, or empty
   bool no_history = false;
+  bool no_decode_thread = false;  // decode on the folding thread (EngineOptions::decode_thread)
   bool quiet = false;
   int64_t allowed_lateness_ms = 60'000;
   std::optional<kafka::Settings> kafka;
