@@ -112,6 +112,17 @@ rocksdb::ColumnFamilyOptions AuditColumnOptions(const DbOptions& o, bool writer)
   t.filter_policy.reset();
   t.partition_filters = false;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  // Audit rows are written once and rarely read (as-of queries, statements,
+  // events by id), and their keys arrive in no order, so every merge of L0
+  // into L1 rewrites most of L1. Merging eight flushed files at a time
+  // instead of four halves that: on the first 3M events of the benchmark
+  // stream, 1,771 -> 858 MiB compacted, 41 -> 25 s of compaction CPU, the
+  // second core's time the fold would otherwise share. A read of the family
+  // looks in up to twice as many L0 files; those of the default family,
+  // which the fold reads, are unchanged.
+  cf.level0_file_num_compaction_trigger = 8;
+  cf.level0_slowdown_writes_trigger = 20;
+  cf.level0_stop_writes_trigger = 36;
   return cf;
 }
 
