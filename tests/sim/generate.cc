@@ -397,6 +397,10 @@ Plan Generate(uint64_t seed, const GenOptions& options) {
     Rng timers(seed ^ 0x5eed'0000'7133'0002ULL);
     plan.timer_window = static_cast<size_t>(timers.Pick(std::vector<int64_t>{1, 3, 40, 65'536}));
   }
+  {
+    Rng threads(seed ^ 0x5eed'0000'dec0'0003ULL);
+    plan.decode_thread = threads.Chance(0.5);
+  }
   const Stream s = RandomStream(rng, options.events, t0, span, plan.counts);
 
   // Arrival order: most events on time, some delayed within the lateness

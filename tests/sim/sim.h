@@ -114,6 +114,8 @@ struct Plan {
   // Timers the processor holds in memory (ProcessorOptions::timer_window),
   // drawn small enough that they are read from the store a window at a time.
   size_t timer_window = 65'536;
+  // Decode on a second thread ahead of the fold (EngineOptions::decode_thread).
+  bool decode_thread = true;
   std::vector<Input> inputs;  // the last one ends with kFinish
   // What the generator did, for the report.
   std::map<std::string, int64_t> counts;
