@@ -21,7 +21,7 @@ PACKAGES=(
   librocksdb-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libfmt-dev libxxhash-dev
   libgtest-dev libgmock-dev librdkafka-dev
-  libcpp-httplib-dev prometheus-cpp-dev prometheus wrk curl jq libzstd-dev libjemalloc-dev
+  libcpp-httplib-dev prometheus-cpp-dev libabsl-dev prometheus wrk curl jq libzstd-dev libjemalloc-dev
 )
 # Only for the fuzz and tsan commands: clang with libFuzzer and the sanitizer runtimes.
 CLANG_PACKAGES=(clang libclang-rt-14-dev)

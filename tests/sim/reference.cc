@@ -554,12 +554,13 @@ class Model {
 
 }  // namespace
 
-std::vector<std::string> ReferenceExport(const Plan& plan) {
+std::vector<std::string> ReferenceExport(const Plan& plan, bool per_tenant_watermark) {
   // Arrival pass: checks 1-3 of section 4.
   std::vector<Rejection> rejections;
   std::vector<Accepted> accepted;
   std::map<Key, std::optional<SimEvent>> seen;  // nullopt: first seen as an invalid line
   std::optional<int64_t> max_seen, flushed_through;
+  std::map<std::string, int64_t> tenant_max_seen;
   for (const Input& in : plan.inputs) {
     int64_t position = 0;
     for (const Arrival& a : in.lines) {
@@ -577,11 +578,17 @@ std::vector<std::string> ReferenceExport(const Plan& plan) {
         continue;
       }
       seen.emplace(k, e);
-      if ((max_seen && e.t < *max_seen - plan.allowed_lateness_ms) || (flushed_through && e.t <= *flushed_through)) {
+      std::optional<int64_t> own_max = max_seen;
+      if (per_tenant_watermark) {
+        auto m = tenant_max_seen.find(e.tenant);
+        own_max = m == tenant_max_seen.end() ? std::nullopt : std::optional<int64_t>(m->second);
+      }
+      if ((own_max && e.t < *own_max - plan.allowed_lateness_ms) || (flushed_through && e.t <= *flushed_through)) {
         rejections.push_back({e.tenant, e.id, "late_event", in.source, position});
         continue;
       }
       max_seen = std::max(max_seen.value_or(e.t), e.t);
+      tenant_max_seen[e.tenant] = std::max(own_max.value_or(e.t), e.t);
       accepted.push_back({e, in.source, position});
     }
     if (in.ending == Ending::kFinish) flushed_through = max_seen;

@@ -133,7 +133,9 @@ std::string RulesJson(const SimRules& rules);
 
 // The canonical export by the reference fold: one JSON object per line, with
 // the fields spec section 7 requires.
-std::vector<std::string> ReferenceExport(const Plan& plan);
+// `per_tenant_watermark`: spec section 3 as revised (each tenant's watermark
+// from its own events); false: one watermark over every event.
+std::vector<std::string> ReferenceExport(const Plan& plan, bool per_tenant_watermark = false);
 
 struct EngineRun {
   std::vector<std::string> lines;  // the engine's export

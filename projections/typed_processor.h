@@ -1,0 +1,184 @@
+// The canonical-order processor on typed state (spec sections 3 and 4).
+//
+// Offer() takes arriving input in arrival order and runs the checks of
+// section 4: invalid -> rejection; same event_id seen before (within the
+// tenant) -> duplicate (same content) or conflicting_duplicate; below the
+// tenant's watermark -> late_event; otherwise the event is buffered and
+// applied at its canonical place (occurred_at, event_id) once the tenant's
+// watermark passes it, with the tenant's timers interleaved. Flush() ends a
+// finite input: everything buffered is applied and every timer due by the
+// greatest occurred_at seen (over all tenants; with `until_ms`, by that
+// instant) fires.
+//
+// The watermark is per tenant (section 3 as revised): the greatest
+// occurred_at among the tenant's events that passed checks 1 and 2, minus
+// allowed_lateness_ms. Whether an event is late depends only on its own
+// tenant's events, so any interleaving of tenants (partitions) gives the same
+// books.
+//
+// State is typed (typed_state.h) and held in memory. Rows leave through a
+// RowSink: the rows written once as they happen (rejections, stored events,
+// tier changes, history versions, dedupe keys) and, at Checkpoint, each
+// entity the batch changed, the events still buffered, and the meta row.
+//
+// Pure like the Fold: no clock, no I/O. Not thread-safe.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "events/decode.h"
+#include "events/rules.h"
+#include "fission/v1/records.pb.h"
+#include "projections/typed_fold.h"
+#include "projections/typed_rows.h"
+#include "projections/typed_state.h"
+
+namespace fission::typed {
+
+struct ProcessorOptions {
+  // How far behind its tenant's greatest event time seen an event may arrive
+  // and still be applied in order. Larger tolerates more disorder but delays
+  // every projection (and timer) by as much. Default 60 s.
+  int64_t allowed_lateness_ms = 60'000;
+  // Write a version of every distributor, group, member and line at each
+  // instant it changes, for as-of queries. Default on.
+  bool history = true;
+  // Replay up to an instant: valid events with occurred_at after it are
+  // passed over (not applied, not rejected, not marked seen), and Flush fires
+  // every timer due by it. Records whose time cannot be read are still
+  // offered (they are rejected either way).
+  std::optional<int64_t> until_ms = std::nullopt;
+};
+
+// What happened to one offered input.
+enum class Outcome { kAccepted, kDuplicate, kRejected, kBeyondUntil };
+
+// Counters for one run (the stored meta keeps running totals).
+struct RunStats {
+  int64_t offered = 0;
+  int64_t accepted = 0;  // passed checks 1-3
+  int64_t applied = 0;
+  std::array<int64_t, 6> applied_by_type{};
+  int64_t duplicates = 0;
+  int64_t timers_fired = 0;
+  int64_t beyond_until = 0;  // passed over by ProcessorOptions::until_ms
+  std::map<std::string, int64_t> rejected;  // by reason
+  int64_t rejected_total() const {
+    int64_t n = 0;
+    for (auto& [r, c] : rejected) n += c;
+    return n;
+  }
+};
+
+// Rows written behind earlier, read back when a processor starts on a
+// store that is not empty.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  using Fn = std::function<void(std::string_view key, std::string_view value)>;
+  // Every row of table `t`, in key order.
+  virtual void Scan(Table t, const Fn& fn) = 0;
+};
+
+class Processor {
+ public:
+  // `sink` receives every row the processor writes; it must outlive it.
+  Processor(const RuleBook& rules, RowSink& sink, ProcessorOptions options);
+  ~Processor();
+
+  // Loads the state a previous processor checkpointed (an empty source: a
+  // new stream). Call once, before the first Offer.
+  void Load(RowSource& rows);
+
+  // `lane` names the input this record came from (a Kafka partition, ""
+  // for files); the data dir remembers each tenant's lane for DropLane.
+  Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
+                const std::string& lane);
+  Outcome OfferJson(std::string_view source, int64_t position, std::string_view line) {
+    return Offer(source, position, DecodeJson(line), "");
+  }
+
+  // Why the last Offer was rejected (empty if it was not).
+  const std::string& last_reason() const { return last_reason_; }
+  const std::string& last_detail() const { return last_detail_; }
+
+  // End of a finite input.
+  void Flush();
+
+  // Writes what the batch changed: each dirtied entity once, the buffered
+  // events that are new since the last checkpoint (and deletes those applied
+  // since), and the meta row with `log_position`. After it, the sink holds
+  // everything a restart needs.
+  void Checkpoint(int64_t log_position);
+
+  // Records the last processed position of `lane` in the meta row.
+  void SetLanePosition(const std::string& lane, int64_t position) {
+    (*meta_.mutable_lane_positions())[lane] = position;
+  }
+  // Forgets the tenants that arrive on `lane` (a revoked partition: its new
+  // owner rebuilds them) and the lane's position. Returns the tenants; the
+  // caller deletes their rows from the store (every table's rows of a tenant
+  // share the prefix tenant 0x00, the history's table byte + that).
+  std::vector<std::string> DropLane(const std::string& lane);
+
+  const RunStats& stats() const { return stats_; }
+  const pb::ProcessorMeta& meta() const { return meta_; }
+  const State& state() const { return state_; }
+  size_t buffered() const;
+  size_t timers() const;
+  // The tenant's watermark; nullopt before any of its events passed check 2.
+  std::optional<int64_t> watermark_ms(std::string_view tenant) const;
+
+ private:
+  struct Pending {
+    pb::Event event;
+    std::string source;
+    int64_t position = 0;
+    bool persisted = false;  // a p row holds it
+  };
+  struct ContentId {
+    uint64_t hi = 0, lo = 0;
+    bool operator==(const ContentId&) const = default;
+  };
+  struct Run {  // one tenant's processing state
+    Tenant* t = nullptr;
+    TimerHeap timers;
+    std::map<std::string, Pending> pending;  // by PendingKey: canonical order
+    StrMap<std::string, ContentId> seen;
+    std::optional<int64_t> max_seen;
+  };
+  static ContentId IdOf(std::string_view content_key);
+
+  Run& RunOf(std::string_view tenant);
+  void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
+              std::string_view detail, std::string_view source, int64_t position, std::string_view type);
+  void Drain(Run& r, bool flush);
+  void FireDue(Run& r, int64_t up_to_ms);
+  void ApplyPending(Run& r, const std::string& key, Pending& p);
+  void Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer);
+  void StoreEvent(const pb::Event& e, std::string_view source, int64_t position);
+
+  const RuleBook& rules_;
+  RowSink& sink_;
+  ProcessorOptions options_;
+  State state_;
+  Fold fold_;
+  pb::ProcessorMeta meta_;
+  std::map<std::string, std::unique_ptr<Run>, std::less<>> runs_;
+  Run* last_run_ = nullptr;  // the tenant of the last Offer: most streams have one
+  std::vector<std::string> unpersisted_deletes_;  // p keys applied since the last checkpoint
+  RunStats stats_;
+  std::string last_reason_, last_detail_;
+  std::string buf_;
+};
+
+}  // namespace fission::typed

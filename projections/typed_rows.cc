@@ -1,0 +1,245 @@
+#include "projections/typed_rows.h"
+
+namespace fission::typed {
+namespace {
+
+pb::RefundPolicy PolicyRow(RefundAfterSettlement p) {
+  switch (p) {
+    case RefundAfterSettlement::kNegativeBalance: return pb::NEGATIVE_BALANCE;
+    case RefundAfterSettlement::kCapAtBalance: return pb::CAP_AT_BALANCE;
+    case RefundAfterSettlement::kNone: return pb::NONE;
+  }
+  return pb::NEGATIVE_BALANCE;
+}
+
+// The Version's fields, then its `row` (field 4) appended in wire format: the
+// row is serialized once, straight into place.
+void AppendVersion(const pb::Version& head, const google::protobuf::MessageLite& row, std::string* out) {
+  out->clear();
+  head.SerializeToString(out);
+  const size_t n = row.ByteSizeLong();
+  out->push_back(static_cast<char>((4 << 3) | 2));
+  for (uint64_t v = n;; v >>= 7) {
+    if (v < 0x80) {
+      out->push_back(static_cast<char>(v));
+      break;
+    }
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+  }
+  row.AppendToString(out);
+}
+
+}  // namespace
+
+pb::Provenance ProvenanceRow(const State& s, const Provenance& p) {
+  pb::Provenance r;
+  r.set_event_id(p.event_id);
+  r.set_source(s.Source(p.source));
+  r.set_position(p.position);
+  return r;
+}
+
+pb::Member MemberRow(const State& s, const Tenant& t, Idx i) {
+  const Member& m = t.members[i];
+  pb::Member r;
+  r.set_tier(s.tiers.Name(m.tier));
+  r.set_growth(m.growth);
+  r.set_points(m.points);
+  r.set_checkins(m.checkins);
+  r.set_checkin_streak(m.checkin_streak);
+  if (m.has_last_checkin) r.set_last_checkin_day(m.last_checkin_day);
+  if (m.upline != kNone) {
+    r.set_upline(t.members[m.upline].id);
+    r.set_bound_at_ms(m.bound_at_ms);
+  }
+  r.set_distributor(m.distributor);
+  r.set_tier_changes(m.tier_changes);
+  return r;
+}
+
+pb::Distributor DistributorRow(const Tenant& t, Idx m) {
+  const Distributor& d = t.distributors[t.members[m].dist];
+  pb::Distributor r;
+  r.set_held_fen(d.held_fen);
+  r.set_pending_fen(d.pending_fen);
+  r.set_settled_fen(d.settled_fen);
+  r.set_reversed_fen(d.reversed_fen);
+  r.set_voided_fen(d.voided_fen);
+  r.set_clawed_back_fen(d.clawed_back_fen);
+  r.set_waived_fen(d.waived_fen);
+  r.set_shares(d.shares);
+  r.set_downlines(d.downlines);
+  r.set_lines(d.lines);
+  return r;
+}
+
+pb::Line LineRow(const State& s, const Tenant& t, Idx i) {
+  const Line& l = t.lines[i];
+  pb::Line r;
+  r.set_distributor(t.members[l.distributor].id);
+  r.set_order_id(t.orders[l.order].id);
+  r.set_leader_bonus(l.leader_bonus);
+  r.set_level(l.level);
+  r.set_rate_bps(l.rate_bps);
+  r.set_base_fen(l.base_fen);
+  r.set_amount_fen(l.amount_fen);
+  r.set_reversed_fen(l.reversed_fen);
+  r.set_clawed_back_fen(l.clawed_back_fen);
+  r.set_waived_fen(l.waived_fen);
+  r.set_state(static_cast<pb::LineState>(l.state));
+  if (l.has_settles_at) r.set_settles_at_ms(l.settles_at_ms);
+  r.set_freeze_days(l.freeze_days);
+  r.set_refund_policy(PolicyRow(l.refund_policy));
+  r.set_rule_version(l.rule->version);
+  if (l.created_by_timer) {
+    const Order& o = t.orders[l.order];
+    r.mutable_created_by()->set_source("timer:group_expiry:" + o.group_id);
+  } else {
+    *r.mutable_created_by() = ProvenanceRow(s, l.created_by);
+  }
+  return r;
+}
+
+pb::Order OrderRow(const State& s, const Tenant& t, Idx i) {
+  const Order& o = t.orders[i];
+  pb::Order r;
+  r.set_member(t.members[o.member].id);
+  r.set_amount_fen(o.amount_fen);
+  r.set_commission_base_fen(o.commission_base_fen);
+  r.set_refunded_fen(o.refunded_fen);
+  if (o.has_group_id) r.set_group_id(o.group_id);
+  r.set_paid_at_ms(o.paid_at_ms);
+  r.set_refund_due(o.refund_due);
+  r.set_overflow(o.overflow);
+  for (uint8_t k = 0; k < o.line_count; ++k) {
+    const Line& l = t.lines[o.lines[k]];
+    auto* ref = r.add_lines();
+    ref->set_distributor(t.members[l.distributor].id);
+    ref->set_level(l.level);
+  }
+  r.set_growth(o.growth);
+  r.set_points(o.points);
+  r.set_rule_version(o.rule->version);
+  *r.mutable_paid_by() = ProvenanceRow(s, o.paid_by);
+  return r;
+}
+
+pb::Group GroupRow(const Tenant& t, Idx i) {
+  const Group& g = t.groups[i];
+  pb::Group r;
+  r.set_status(static_cast<pb::Group::Status>(g.status));
+  r.set_leader(t.members[g.leader].id);
+  r.set_size(g.size);
+  r.set_product_id(g.product_id);
+  r.set_opened_at_ms(g.opened_at_ms);
+  r.set_expires_at_ms(g.expires_at_ms);
+  if (g.has_closed_at) r.set_closed_at_ms(g.closed_at_ms);
+  r.set_virtual_(g.is_virtual);
+  r.set_paid_count(g.paid_count);
+  for (const GroupMember& gm : g.members) {
+    auto* m = r.add_members();
+    m->set_member(t.members[gm.member].id);
+    m->set_joined_at_ms(gm.joined_at_ms);
+    m->set_paid(gm.paid);
+    if (gm.order != kNone) m->set_order_id(t.orders[gm.order].id);
+  }
+  for (Idx o : g.refund_due) r.add_refund_due(t.orders[o].id);
+  r.set_virtual_success(g.virtual_success);
+  r.set_leader_bonus_fen(g.leader_bonus_fen);
+  r.set_leader_bonus_freeze_days(g.leader_bonus_freeze_days);
+  r.set_rule_version(g.rule->version);
+  return r;
+}
+
+pb::Share ShareRow(const Tenant& t, Idx i) {
+  const Share& s = t.shares[i];
+  pb::Share r;
+  r.set_sharer(t.members[s.sharer].id);
+  r.set_shared_at_ms(s.shared_at_ms);
+  r.set_event_id(s.event_id);
+  return r;
+}
+
+std::string LineRowKey(const Tenant& t, Idx i) {
+  const Line& l = t.lines[i];
+  return LineKey(t.name, t.members[l.distributor].id, t.orders[l.order].id, l.leader_bonus, l.level);
+}
+
+void WriteBehind(const State& s, Tenant& t, RowSink& sink) {
+  std::string buf;
+  auto put = [&](Table table, const std::string& key, const google::protobuf::MessageLite& row) {
+    buf.clear();
+    row.SerializeToString(&buf);
+    sink.Put(table, key, buf);
+  };
+  for (Idx i : t.members.dirty()) {
+    put(Table::kMember, EntityKey(t.name, t.members[i].id), MemberRow(s, t, i));
+    t.members[i].dirty = false;
+  }
+  t.members.dirty().clear();
+  for (Idx i : t.dirty_distributors) {
+    put(Table::kDistributor, EntityKey(t.name, t.members[i].id), DistributorRow(t, i));
+    t.members[i].dist_dirty = false;
+  }
+  t.dirty_distributors.clear();
+  for (Idx i : t.dirty_lines) {
+    put(Table::kLine, LineRowKey(t, i), LineRow(s, t, i));
+    t.lines[i].dirty = false;
+  }
+  t.dirty_lines.clear();
+  for (Idx i : t.orders.dirty()) {
+    put(Table::kOrder, EntityKey(t.name, t.orders[i].id), OrderRow(s, t, i));
+    t.orders[i].dirty = false;
+  }
+  t.orders.dirty().clear();
+  for (Idx i : t.groups.dirty()) {
+    put(Table::kGroup, EntityKey(t.name, t.groups[i].id), GroupRow(t, i));
+    t.groups[i].dirty = false;
+  }
+  t.groups.dirty().clear();
+  for (Idx i : t.shares.dirty()) {
+    put(Table::kShare, EntityKey(t.name, t.shares[i].id), ShareRow(t, i));
+    t.shares[i].dirty = false;
+  }
+  t.shares.dirty().clear();
+}
+
+void WriteBehind(State& s, RowSink& sink) {
+  for (const auto& [name, t] : s.tenants()) WriteBehind(s, *t, sink);
+}
+
+void RecordVersions(const State& s, Tenant& t, int64_t at_ms, const pb::Provenance* cause,
+                    std::string_view timer, RowSink& sink) {
+  pb::Version head;
+  head.set_at_ms(at_ms);
+  if (cause) *head.mutable_cause() = *cause;
+  head.set_timer(std::string(timer));
+  std::string buf;
+  for (const Tenant::Touch& touch : t.touched) {
+    switch (touch.kind) {
+      case Tenant::Touch::kDistributor: {
+        AppendVersion(head, DistributorRow(t, touch.idx), &buf);
+        sink.Put(Table::kHistory,
+                 HistoryKey(Table::kDistributor, EntityKey(t.name, t.members[touch.idx].id), at_ms), buf);
+        break;
+      }
+      case Tenant::Touch::kGroup:
+        AppendVersion(head, GroupRow(t, touch.idx), &buf);
+        sink.Put(Table::kHistory, HistoryKey(Table::kGroup, EntityKey(t.name, t.groups[touch.idx].id), at_ms),
+                 buf);
+        break;
+      case Tenant::Touch::kMember:
+        AppendVersion(head, MemberRow(s, t, touch.idx), &buf);
+        sink.Put(Table::kHistory,
+                 HistoryKey(Table::kMember, EntityKey(t.name, t.members[touch.idx].id), at_ms), buf);
+        break;
+      case Tenant::Touch::kLine:
+        AppendVersion(head, LineRow(s, t, touch.idx), &buf);
+        sink.Put(Table::kHistory, HistoryKey(Table::kLine, LineRowKey(t, touch.idx), at_ms), buf);
+        break;
+    }
+  }
+  t.ClearTouched();
+}
+
+}  // namespace fission::typed

@@ -1,0 +1,276 @@
+// The projection state as plain structs, for the typed core (typed_fold.h).
+//
+// Every entity of spec section 6 (member, distributor totals, commission
+// line, order, group, share) is a struct of integers and a few strings, held
+// per tenant in a std::deque (stable addresses, so an index or a pointer stays
+// valid while the entity lives) and found by its id through a flat hash map
+// whose keys view the entity's own id string: one copy of each id. Entities
+// refer to one another by index within their tenant (a line's distributor, an
+// order's lines, a group's members), never by building a string key.
+//
+// The fold mutates these structs in place and marks what it changed:
+//   - `dirty`: changed since the last write-behind (WriteBehind encodes each
+//     once per commit, however often the batch changed it);
+//   - `touched`: changed by the event or timer being applied (Record writes a
+//     version of each, for as-of queries).
+// Nothing here does I/O; encoding to the stored rows (records.proto, keys.h)
+// happens in typed_rows.h, on the way out.
+//
+// Not thread-safe.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/hash/hash.h>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/rules.h"
+#include "events/types.h"
+
+namespace fission::typed {
+
+// Hash maps keyed by strings, looked up by std::string_view without a copy
+// (Debian's Abseil has its own string_view, so the transparent functors are
+// ours).
+struct StrHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const {
+    return absl::Hash<absl::string_view>{}(absl::string_view(s.data(), s.size()));
+  }
+};
+struct StrEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+template <class K, class V>
+using StrMap = absl::flat_hash_map<K, V, StrHash, StrEq>;
+
+using Idx = uint32_t;
+inline constexpr Idx kNone = UINT32_MAX;
+
+// A tier name, interned over the whole State (tier names are few). 0 means
+// "no tier yet": a member no event has named.
+using TierId = uint16_t;
+
+enum class LineState : uint8_t { kHeld = 0, kPending = 1, kSettled = 2, kVoid = 3 };
+enum class GroupStatus : uint8_t { kForming = 0, kSucceeded = 1, kFailed = 2 };
+
+// Where an effect came from: the event and its input position. `source` is
+// interned in State::sources.
+struct Provenance {
+  std::string event_id;
+  uint32_t source = 0;
+  int64_t position = 0;
+};
+
+struct Distributor {
+  int64_t held_fen = 0, pending_fen = 0, settled_fen = 0, reversed_fen = 0, voided_fen = 0,
+          clawed_back_fen = 0, waived_fen = 0;
+  int64_t shares = 0, downlines = 0, lines = 0;
+};
+
+struct Member {
+  std::string id;
+  TierId tier = 0;
+  bool distributor = false;  // has shared at least once
+  bool has_last_checkin = false;
+  bool dirty = false, touched = false, dist_dirty = false, dist_touched = false;
+  int64_t growth = 0, points = 0, checkins = 0, checkin_streak = 0;
+  int64_t last_checkin_day = 0;  // business date, days since 1970-01-01
+  Idx upline = kNone;            // a member of the same tenant
+  int64_t bound_at_ms = 0;       // with upline
+  int64_t tier_changes = 0;      // rows of table T: the next one's sequence number
+  // Totals when a distributor row exists (index into Tenant::distributors).
+  Idx dist = kNone;
+};
+
+struct Line {
+  Idx distributor = kNone;  // member
+  Idx order = kNone;
+  bool leader_bonus = false;
+  uint8_t level = 0;
+  LineState state = LineState::kHeld;
+  bool has_settles_at = false;
+  bool dirty = false, touched = false;
+  // A leader bonus of a group that succeeded virtually at its expiry: its
+  // provenance is the timer, not an event.
+  bool created_by_timer = false;
+  RefundAfterSettlement refund_policy = RefundAfterSettlement::kNegativeBalance;
+  int32_t freeze_days = 0;
+  int64_t rate_bps = 0, base_fen = 0, amount_fen = 0, reversed_fen = 0, clawed_back_fen = 0,
+          waived_fen = 0;
+  int64_t settles_at_ms = 0;
+  const RuleVersion* rule = nullptr;
+  Provenance created_by;
+};
+
+struct Order {
+  std::string id;
+  std::string group_id;  // recorded even when no such group exists
+  Idx member = kNone;
+  bool has_group_id = false, refund_due = false, overflow = false, dirty = false;
+  uint8_t line_count = 0;
+  std::array<Idx, 3> lines{kNone, kNone, kNone};  // commission lines, in level order
+  int64_t amount_fen = 0, commission_base_fen = 0, refunded_fen = 0, paid_at_ms = 0;
+  int64_t growth = 0, points = 0;  // currently credited by this order
+  const RuleVersion* rule = nullptr;
+  Provenance paid_by;
+};
+
+struct GroupMember {
+  Idx member = kNone;
+  int64_t joined_at_ms = 0;
+  bool paid = false;
+  Idx order = kNone;  // with paid
+};
+
+struct Group {
+  std::string id;
+  std::string product_id;
+  GroupStatus status = GroupStatus::kForming;
+  bool has_closed_at = false, is_virtual = false, dirty = false, touched = false;
+  // Options from the opening join's rule version.
+  bool virtual_success = false;
+  int32_t size = 0, paid_count = 0, leader_bonus_freeze_days = 0;
+  Idx leader = kNone;
+  int64_t opened_at_ms = 0, expires_at_ms = 0, closed_at_ms = 0, leader_bonus_fen = 0;
+  const RuleVersion* rule = nullptr;
+  std::vector<GroupMember> members;  // join order
+  std::vector<Idx> refund_due;       // orders, sorted by order id
+};
+
+struct Share {
+  std::string id;
+  Idx sharer = kNone;
+  bool dirty = false;
+  int64_t shared_at_ms = 0;
+  std::string event_id;
+};
+
+// Entities of one kind in one tenant: stable storage plus an id index.
+template <class T>
+class EntityTable {
+ public:
+  EntityTable() = default;
+  EntityTable(const EntityTable&) = delete;
+  EntityTable& operator=(const EntityTable&) = delete;
+
+  // The index of `id`, or kNone.
+  Idx Find(std::string_view id) const {
+    auto it = index_.find(id);
+    return it == index_.end() ? kNone : it->second;
+  }
+  // Adds an entity with id `id`, which must not exist yet.
+  Idx Add(std::string_view id) {
+    const Idx i = static_cast<Idx>(items_.size());
+    T& t = items_.emplace_back();
+    t.id.assign(id);
+    index_.emplace(std::string_view(t.id), i);
+    return i;
+  }
+  T& operator[](Idx i) { return items_[i]; }
+  const T& operator[](Idx i) const { return items_[i]; }
+  size_t size() const { return items_.size(); }
+  std::vector<Idx>& dirty() { return dirty_; }
+  // Marks entity i changed since the last write-behind.
+  void MarkDirty(Idx i) {
+    T& t = items_[i];
+    if (!t.dirty) {
+      t.dirty = true;
+      dirty_.push_back(i);
+    }
+  }
+
+ private:
+  std::deque<T> items_;
+  StrMap<std::string_view, Idx> index_;
+  std::vector<Idx> dirty_;
+};
+
+// Everything one tenant owns. Nothing crosses tenants.
+struct Tenant {
+  std::string name;
+  EntityTable<Member> members;
+  EntityTable<Order> orders;
+  EntityTable<Group> groups;
+  EntityTable<Share> shares;
+  std::deque<Line> lines;
+  std::deque<Distributor> distributors;
+  std::vector<Idx> dirty_lines;
+  std::vector<Idx> dirty_distributors;  // members whose totals changed
+  // Entities changed by the event or timer being applied, in first-touch
+  // order, for its history versions.
+  struct Touch {
+    enum Kind : uint8_t { kDistributor, kGroup, kMember, kLine } kind;
+    Idx idx;
+  };
+  std::vector<Touch> touched;
+
+  void TouchMember(Idx m);
+  void TouchDistributor(Idx m);
+  void TouchLine(Idx l);
+  void TouchGroup(Idx g);
+  // Clears the touched marks (after Record, or a rejected event's Discard).
+  void ClearTouched();
+};
+
+// Tier names and rule lookups precomputed per rule version, so the fold
+// compares small integers instead of strings.
+class TierTable {
+ public:
+  explicit TierTable(const RuleBook& rules);
+  TierId Intern(std::string_view name);
+  const std::string& Name(TierId id) const { return names_[id]; }
+  // The highest level of `r` whose min_growth <= growth.
+  TierId TierFor(const RuleVersion& r, int64_t growth) const;
+  // Index of tier `t` in r's levels, or -1 when r does not know it.
+  int Rank(const RuleVersion& r, TierId t) const;
+  Bps Bonus(const RuleVersion& r, TierId t) const;
+
+ private:
+  struct PerVersion {
+    std::vector<std::pair<int64_t, TierId>> levels;  // min_growth ascending
+    std::vector<Bps> bonus;                          // by TierId (sized to names_ at build)
+  };
+  const PerVersion& Of(const RuleVersion& r) const;
+  std::vector<std::string> names_{""};
+  StrMap<std::string, TierId> ids_;
+  absl::flat_hash_map<const RuleVersion*, PerVersion> versions_;
+};
+
+// The whole projection state: tenants by name, and what they share (tier
+// names, input source names).
+class State {
+ public:
+  explicit State(const RuleBook& rules) : tiers(rules) { sources.emplace_back(); }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  // The tenant, created empty when absent. Pointers stay valid until the
+  // tenant is dropped.
+  Tenant& GetTenant(std::string_view name);
+  Tenant* FindTenant(std::string_view name);
+  void DropTenant(std::string_view name);
+  // Every tenant, in name order.
+  const std::map<std::string, std::unique_ptr<Tenant>, std::less<>>& tenants() const { return tenants_; }
+
+  uint32_t InternSource(std::string_view source);
+  const std::string& Source(uint32_t id) const { return sources[id]; }
+
+  TierTable tiers;
+  std::vector<std::string> sources;
+
+ private:
+  std::map<std::string, std::unique_ptr<Tenant>, std::less<>> tenants_;
+  StrMap<std::string, uint32_t> source_ids_;
+};
+
+}  // namespace fission::typed
