@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "events/time.h"
 #include "projections/export.h"
 #include "projections/processor.h"
+#include "projections/typed_processor.h"
 
 namespace fission::test {
 
@@ -98,30 +100,83 @@ inline std::string Checkin(const std::string& id, const std::string& t, const st
 inline std::string ShareArg(const std::string& s) { return fmt::format(R"(,"share_id":"{}")", s); }
 inline std::string GroupArg(const std::string& g) { return fmt::format(R"(,"group_id":"{}")", g); }
 
+// Which core the scenarios drive: the Store-port processor (projections/
+// processor.h), or the typed core (projections/typed_processor.h) when the
+// environment says FISSION_SCENARIO_CORE=typed (ctest runs the scenario
+// suites both ways). Either way the rows end up in a MemStore and are read
+// back from it: the typed core writes them behind at a checkpoint, which the
+// harness takes after every offer.
+inline bool TypedScenarios() {
+  const char* v = std::getenv("FISSION_SCENARIO_CORE");
+  return v != nullptr && std::string_view(v) == "typed";
+}
+
+// The typed core's rows, into the scenario's MemStore.
+class MemStoreSink final : public typed::RowSink, public typed::RowSource {
+ public:
+  explicit MemStoreSink(MemStore& s) : s_(s) {}
+  void Put(Table t, std::string_view key, std::string_view value) override { s_.PutRow(t, key, value); }
+  void Delete(Table t, std::string_view key) override { s_.EraseRow(t, key); }
+  void Scan(Table t, const Fn& fn) override {
+    s_.Scan(t, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
+      fn(k, row.SerializeAsString());
+      return true;
+    });
+  }
+
+ private:
+  MemStore& s_;
+};
+
 class Scenario {
  public:
   explicit Scenario(const std::string& rules_json = RulesJson(), int64_t lateness_ms = 60'000,
                     size_t timer_window = ProcessorOptions{}.timer_window)
-      : rules_(MustParseRules(rules_json)),
-        processor_(std::make_unique<Processor>(
-            rules_, store_,
-            ProcessorOptions{.allowed_lateness_ms = lateness_ms, .timer_window = timer_window})) {}
+      : rules_(MustParseRules(rules_json)), sink_(store_) {
+    if (TypedScenarios()) {
+      typed_ = std::make_unique<typed::Processor>(rules_, sink_,
+                                                   typed::ProcessorOptions{.allowed_lateness_ms = lateness_ms});
+      typed_->Load(sink_);
+    } else {
+      processor_ = std::make_unique<Processor>(
+          rules_, store_, ProcessorOptions{.allowed_lateness_ms = lateness_ms, .timer_window = timer_window});
+    }
+  }
 
   // Offers events in the given arrival order; each is line n of "test.jsonl".
   Scenario& Send(std::initializer_list<std::string> lines) {
-    for (const auto& l : lines) last_ = processor_->OfferJson("test.jsonl", ++position_, l);
+    for (const auto& l : lines) {
+      ++position_;
+      if (typed_) {
+        last_ = typed_->OfferJson("test.jsonl", position_, l);
+        typed_->Checkpoint(position_);
+      } else {
+        last_ = processor_->OfferJson("test.jsonl", position_, l);
+      }
+    }
     return *this;
   }
   // Offers one event in Protobuf form on input lane `lane` (a partition).
   Scenario& SendOn(const std::string& lane, const std::string& json) {
     auto e = DecodeJson(json);
     EXPECT_TRUE(e.ok()) << json;
-    last_ = processor_->OfferProto(lane, ++position_, e.value().SerializeAsString(), lane);
+    ++position_;
+    if (typed_) {
+      last_ = typed_->Offer(lane, position_, DecodeProto(e.value().SerializeAsString()), lane);
+      typed_->Checkpoint(position_);
+    } else {
+      last_ = processor_->OfferProto(lane, position_, e.value().SerializeAsString(), lane);
+    }
     return *this;
   }
   Processor& processor() { return *processor_; }
   Scenario& Flush() {
-    processor_->Flush();
+    if (typed_) {
+      typed_->Flush();
+      typed_->Checkpoint(position_);
+    } else {
+      processor_->Flush();
+    }
     return *this;
   }
   Outcome last() const { return last_; }
@@ -169,14 +224,16 @@ class Scenario {
     const auto* d = Dist(dist);
     return d ? d->settled_fen() - d->clawed_back_fen() : 0;
   }
-  const RunStats& stats() const { return processor_->stats(); }
+  const RunStats& stats() const { return typed_ ? typed_->stats() : processor_->stats(); }
   MemStore& store() { return store_; }
 
  private:
   RuleBook rules_;
   MemStore store_;
+  MemStoreSink sink_;
   pb::Member member_;
-  std::unique_ptr<Processor> processor_;
+  std::unique_ptr<Processor> processor_;        // the Store-port core, or
+  std::unique_ptr<typed::Processor> typed_;     // the typed core
   int64_t position_ = 0;
   Outcome last_ = Outcome::kAccepted;
 };
