@@ -30,7 +30,11 @@ bool LineReader::Next(std::string* line) {
 Engine::Engine(std::unique_ptr<StateDb> db, const RuleBook& rules, EngineOptions options)
     : db_(std::move(db)),
       options_(options),
-      processor_(std::make_unique<Processor>(rules, *db_, options.processor)) {}
+      processor_(std::make_unique<Processor>(rules, *db_, options.processor)) {
+  const auto start = std::chrono::steady_clock::now();
+  processor_->Load(*db_);
+  load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_dir,
                                                       const RuleBook& rules,
@@ -71,9 +75,7 @@ std::vector<MemoryPart> Engine::Memory() const {
 }
 
 std::vector<MemoryPart> Engine::FoldMemory() const {
-  std::vector<MemoryPart> parts = db_->CacheMemory();
-  parts.push_back({"timers", processor_->timer_bytes()});
-  return parts;
+  return {{"typed_state", processor_->MemoryBytes()}, {"commit_buffers", db_->BufferBytes()}};
 }
 
 std::optional<DbError> Engine::CommitBatch() {
@@ -82,9 +84,7 @@ std::optional<DbError> Engine::CommitBatch() {
   if (!err && metrics_) {
     metrics_->ObserveCommit(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     metrics_->ReportTotals(processor_->meta());
-    const WarmRows& warm = db_->warm_rows();
-    metrics_->ReportCaches({warm.hits(), warm.misses(), warm.rows(), warm.bytes(), db_->dedupe_reads_saved()});
-    // The first commit, then at most every 10 s: CacheMemory walks the decoded rows.
+    // The first commit, then at most every 10 s.
     const auto now = std::chrono::steady_clock::now();
     if (!memory_reported_ || now - *memory_reported_ > std::chrono::seconds(10)) {
       memory_reported_ = now;
@@ -105,8 +105,7 @@ std::optional<DbError> Engine::ProcessLog() {
       return true;
     });
     if (pos < until) pos = until;  // defensive: a gap in the log is skipped, not looped on
-    processor_->SaveMeta(pos);
-    if (auto err = CommitBatch()) return err;
+    if (auto err = Checkpoint(pos)) return err;
   }
   return std::nullopt;
 }
@@ -189,8 +188,7 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
       }
       const int64_t first_seq = db_->log_head() + 1;
       if (auto err = db_->AppendLog(batch)) return err;
-      processor_->SaveMeta(first_seq + static_cast<int64_t>(batch.size()) - 1);
-      if (auto err = CommitBatch()) return err;
+      if (auto err = Checkpoint(first_seq + static_cast<int64_t>(batch.size()) - 1)) return err;
       p.lines += static_cast<int64_t>(batch.size());
       p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (progress) progress(p);
@@ -201,10 +199,14 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
   return std::nullopt;
 }
 
+std::optional<DbError> Engine::Checkpoint(int64_t log_position) {
+  processor_->Checkpoint(log_position);
+  return CommitBatch();
+}
+
 std::optional<DbError> Engine::Checkpoint() {
   try {
-    processor_->SaveMeta(processor_->meta().log_position());
-    return CommitBatch();
+    return Checkpoint(processor_->meta().log_position());
   } catch (const std::exception& ex) {
     return DbError{ex.what()};
   }
@@ -213,8 +215,7 @@ std::optional<DbError> Engine::Checkpoint() {
 std::optional<DbError> Engine::Finish() {
   try {
     processor_->Flush();
-    processor_->SaveMeta(processor_->meta().log_position());
-    if (auto err = CommitBatch()) return err;
+    if (auto err = Checkpoint(processor_->meta().log_position())) return err;
     // Without a sync per commit, the end of the input is made durable once.
     if (!options_.db.sync_commits) return db_->Sync();
     return std::nullopt;

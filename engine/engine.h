@@ -1,11 +1,11 @@
-// The embedded runtime: the event log as source, the Processor as fold, the
-// StateDb as store, wired together with one commit per batch.
+// The embedded runtime: the event log as source, the typed core (Processor)
+// as fold, the StateDb as store, wired together with one commit per batch.
 //
-// Ingest appends arriving lines to the embedded log, then processes the log
-// from the stored position. Each batch of processed records is committed in
-// one WriteBatch with the new position (see state_db.cc for why this order is
-// crash-safe). Opening an Engine first catches up on any log records a crash
-// left unprocessed.
+// Ingest folds arriving lines in memory, appends them to the embedded log,
+// then checkpoints: the entities the batch changed are written behind, once
+// each, in one WriteBatch with the new log position (see state_db.cc for why
+// this order is crash-safe). Opening an Engine loads the rows a previous run
+// checkpointed, then catches up on any log records a crash left unprocessed.
 #pragma once
 
 #include <chrono>
@@ -26,14 +26,13 @@ struct EngineOptions {
   ProcessorOptions processor;
   DbOptions db;
   // Lines appended and processed per commit. Larger amortizes the commit's
-  // fsync and the memtable inserts of rows touched repeatedly; smaller bounds
-  // the work redone after a crash and the memory held (on 3M events, 8192
-  // with 64 MiB of write buffers peaked at 488 MB in 108 s; 32768 with 128
-  // MiB at 648 MB in 128 s). Default 8192.
+  // fsync and writes an entity changed many times in a batch fewer times;
+  // smaller bounds the work redone after a crash and the commit's buffers.
+  // Default 8192.
   size_t batch_events = 8192;
-  // A batch also ends once the rows it would write (history versions, stored
-  // events) reach this many bytes, so a commit's memory stays bounded however
-  // large the rows of a long stream grow. Default 32 MiB.
+  // A batch also ends once the rows written so far (history versions, stored
+  // events) reach this many bytes, so a commit's memory stays bounded. Default
+  // 32 MiB.
   size_t batch_bytes = 32u << 20;
   // Decode arriving records on a second thread, a few chunks ahead of the
   // fold (decode_ahead.h). Same results either way. Default on.
@@ -47,7 +46,7 @@ struct IngestProgress {
 
 class Engine {
  public:
-  // Opens the data dir and catches up on unprocessed log records.
+  // Opens the data dir, loads its state and catches up on unprocessed log records.
   static Result<std::unique_ptr<Engine>, DbError> Open(const std::string& data_dir,
                                                        const RuleBook& rules,
                                                        EngineOptions options);
@@ -76,6 +75,8 @@ class Engine {
   const RunStats& stats() const { return processor_->stats(); }
   const Processor& processor() const { return *processor_; }
   // Memory by part (engine/memory.h): RocksDB's (RocksMemory), then FoldMemory's.
+  // Seconds Open spent loading the stored state (start-up cost).
+  double load_seconds() const { return load_seconds_; }
   std::vector<MemoryPart> Memory() const;
   Processor& mutable_processor() { return *processor_; }
   StateDb& db() { return *db_; }
@@ -98,8 +99,11 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<Processor> processor_;
   Metrics* metrics_ = nullptr;
-  // The parts outside RocksDB: the store's caches (StateDb::CacheMemory) and the timers.
+  // The parts outside RocksDB: the typed state and the commit buffers.
   std::vector<MemoryPart> FoldMemory() const;
+  // Writes what the batch changed (Processor::Checkpoint) and commits it.
+  std::optional<DbError> Checkpoint(int64_t log_position);
+  double load_seconds_ = 0;
   std::optional<std::chrono::steady_clock::time_point> memory_reported_;
 };
 

@@ -301,21 +301,11 @@ struct Consumer {
   const std::function<void(const std::string&)>* log = nullptr;
   std::set<std::string> assigned;                    // lanes "topic/partition"
   std::map<std::string, Clock::time_point> at_end;   // lanes at their end since
-  std::set<std::string> idle;
   std::optional<DbError> error;
   RunStats stats;
   Clock::time_point last_rebalance = Clock::now();
 
   static std::string Lane(const char* topic, int32_t partition) { return fmt::format("{}/{}", topic, partition); }
-
-  void UpdateLanes() {
-    std::set<std::string> active;
-    for (const auto& l : assigned) {
-      if (!idle.count(l)) active.insert(l);
-    }
-    // All idle: keep every assigned lane, so nothing is released early.
-    engine->mutable_processor().SetActiveLanes(active.empty() ? assigned : active);
-  }
 
   void Checkpoint(rd_kafka_t* rk) {
     if (error) return;
@@ -359,7 +349,7 @@ struct Consumer {
           error = DbError{ex.what()};
           break;
         }
-        Checkpoint(rk);  // DropLane scans: each starts from committed state
+        Checkpoint(rk);  // the drop's deletes, with the lane's position gone, in one commit
       }
       const auto& pos = engine->processor().meta().lane_positions();
       for (int i = 0; i < parts->cnt; ++i) {
@@ -377,14 +367,12 @@ struct Consumer {
         const std::string lane = Lane(parts->elems[i].topic, parts->elems[i].partition);
         assigned.erase(lane);
         at_end.erase(lane);
-        idle.erase(lane);
       }
       rd_kafka_assign(rk, nullptr);
       (*log)(fmt::format("revoked {} partitions", parts->cnt));
     }
     stats.assigned_partitions = std::max(stats.assigned_partitions, static_cast<int>(assigned.size()));
     last_rebalance = Clock::now();
-    UpdateLanes();
   }
 };
 
@@ -461,7 +449,6 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
       } else {
         if (c.stats.consumed++ == 0) first_record = now;
         c.at_end.erase(lane);
-        if (c.idle.erase(lane)) c.UpdateLanes();
         const std::string_view bytes(static_cast<const char*>(m->payload), m->len);
         const Outcome o = engine.OfferProto(lane, m->offset, bytes, lane);
         if (o == Outcome::kRejected && (proc.last_reason() == "invalid_event" || proc.last_reason() == "unknown_type")) {
@@ -486,12 +473,6 @@ Result<RunStats, KafkaError> Run(Engine& engine, const RunOptions& options, cons
       rd_kafka_message_destroy(m);
     }
     rd_kafka_poll(producer.value().get(), 0);
-    // Idle partitions stop holding the watermark back.
-    bool changed = false;
-    for (const auto& [lane, since] : c.at_end) {
-      if (!c.idle.count(lane) && now - since >= std::chrono::milliseconds(options.idle_ms)) changed |= c.idle.insert(lane).second;
-    }
-    if (changed) c.UpdateLanes();
     if (since_checkpoint >= options.batch_events ||
         (since_checkpoint > 0 && now - last_checkpoint >= std::chrono::milliseconds(options.checkpoint_ms))) {
       c.Checkpoint(rk);

@@ -107,8 +107,10 @@ struct RunOptions {
   std::string topic;
   std::string group = "fission";
   std::string dead_letter_topic;  // default "<topic>.dlq"
-  // A partition that has been at its end this long (wall clock, engine-side)
-  // stops holding back the watermark until it delivers again.
+  // With exit_at_end: how long every partition must have been at its end,
+  // and the group quiet (wall clock, engine-side), before the run ends. The
+  // watermark is per tenant (spec section 3), so a quiet partition holds
+  // nothing back while the run goes on.
   int64_t idle_ms = 10'000;
   // Exit once every assigned partition is at its end and the group has been
   // quiet for idle_ms: apply everything buffered and fire due timers first

@@ -74,16 +74,10 @@ constexpr const char* kNoDecodeThreadHelp =
 // Memory settings shared by the commands that fold (ingest, run, replay).
 struct MemoryArgs {
   size_t block_cache_mb = DbOptions{}.block_cache_bytes >> 20;
-  size_t cache_rows = DbOptions{}.cache_rows_max;
   size_t write_buffer_mb = DbOptions{}.write_buffer_bytes >> 20;
-  size_t warm_rows_mb = DbOptions{}.warm_rows_bytes >> 20;
-  size_t dedupe_filter_mb = DbOptions{}.dedupe_filter_bytes >> 20;
   void ApplyTo(DbOptions* db) const {
     db->block_cache_bytes = block_cache_mb << 20;
-    db->cache_rows_max = cache_rows;
     db->write_buffer_bytes = write_buffer_mb << 20;
-    db->warm_rows_bytes = warm_rows_mb << 20;
-    db->dedupe_filter_bytes = dedupe_filter_mb << 20;
   }
 };
 
@@ -93,24 +87,11 @@ void AddMemoryOptions(CLI::App* cmd, MemoryArgs& m) {
                   "larger is faster once the data dir outgrows it")
       ->capture_default_str()
       ->check(CLI::Range(size_t{8}, size_t{1} << 20));
-  cmd->add_option("--cache-rows", m.cache_rows, "Projection rows kept decoded between commits")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{1000}, size_t{100'000'000}));
   cmd->add_option("--write-buffer-mb", m.write_buffer_mb,
                   "MiB of RocksDB memtables, both column families together (about 1.5x this is held while one "
                   "flushes); larger means fewer, larger flushes")
       ->capture_default_str()
       ->check(CLI::Range(size_t{8}, size_t{65536}));
-  cmd->add_option("--warm-rows-mb", m.warm_rows_mb,
-                  "MiB of rows evicted from that cache kept encoded in memory (a reload then reads no disk); "
-                  "about 150 bytes a row; 0 keeps none")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{0}, size_t{4096}));
-  cmd->add_option("--dedupe-filter-mb", m.dedupe_filter_mb,
-                  "MiB of Bloom filter over the event ids seen, built at start: a new event's duplicate "
-                  "check then reads no disk; 16 MiB suits about 10M events; 0 disables it")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{0}, size_t{4096}));
 }
 
 struct IngestArgs {
@@ -169,14 +150,7 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
   if (seconds_out) *seconds_out = secs;
   if (!a.quiet) {
     std::cout << SummaryLine(e.stats(), secs) << "\n";
-    const StateDb& db = e.db();
-    std::cerr << fmt::format(
-        "caches: warm rows {} reloads without a read, {} with one ({} rows, {} MiB held); "
-        "dedupe filter {} checks without a read ({} keys)\n",
-        Thousands(static_cast<int64_t>(db.warm_rows().hits())),
-        Thousands(static_cast<int64_t>(db.warm_rows().misses())), Thousands(static_cast<int64_t>(db.warm_rows().rows())),
-        db.warm_rows().bytes() >> 20, Thousands(static_cast<int64_t>(db.dedupe_reads_saved())),
-        Thousands(static_cast<int64_t>(db.seen_filter().added())));
+    if (e.load_seconds() >= 0.1) std::cerr << fmt::format("state loaded at start in {:.1f} s\n", e.load_seconds());
     std::cerr << "memory: " << FormatMemory(e.Memory(), ReadProcessMemory()) << "\n";
   }
   return 0;
@@ -585,7 +559,7 @@ int main(int argc, char** argv) {
   run->add_option("--rules", run_rules, "Rules file")->required()->check(CLI::ExistingFile);
   run->add_option("--allowed-lateness-ms", run_lateness, "How late an event may arrive and still be applied in order")->capture_default_str();
   run->add_option("--dead-letter-topic", ro.dead_letter_topic, "Topic for undecodable events (default TOPIC.dlq)");
-  run->add_option("--idle-ms", ro.idle_ms, "A partition at its end this long stops holding the watermark back")->capture_default_str();
+  run->add_option("--idle-ms", ro.idle_ms, "With --exit-at-end: how long every partition must be at its end, and the group quiet, before the run ends")->capture_default_str();
   run->add_flag("--exit-at-end", ro.exit_at_end, "Stop when every partition is at its end, applying everything buffered");
   run->add_flag("--no-sync", run_no_sync, "Do not fsync commits");
   run->add_flag("--no-history", run_no_history, kNoHistoryHelp);

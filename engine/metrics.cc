@@ -71,16 +71,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Help("HTTP requests, by route and status").Register(*registry_);
   http_seconds_ = &BuildHistogram().Name("fission_http_request_seconds")
                        .Help("HTTP request latency, by route").Register(*registry_);
-  cache_lookups_ = &BuildCounter().Name("fission_cache_lookups_total")
-                        .Help("Row lookups answered in memory instead of by a RocksDB read: warm rows "
-                              "(result hit, or miss: read), dedupe filter (result no_read: never seen)")
-                        .Register(*registry_);
-  cache_held_ = &BuildGauge().Name("fission_cache_held")
-                     .Help("What the warm rows hold: figure rows, or bytes").Register(*registry_);
   memory_ = &BuildGauge().Name("fission_memory_bytes")
                  .Help("Memory by part: resident and peak_resident (kernel), allocated, allocator_resident "
                        "and retained (jemalloc), memtables, table_readers, block_cache, block_cache_pinned "
-                       "(RocksDB, at scrape), decoded_rows, warm_rows, seen_filter, commit_buffers, timers (the fold's)")
+                       "(RocksDB, at scrape), typed_state, commit_buffers (the fold's)")
                  .Register(*registry_);
   for (const char* t : kTypes) applied_->Add({{"type", t}});
   for (const char* r : {"invalid_event", "unknown_type", "conflicting_duplicate", "late_event"}) {
@@ -124,20 +118,6 @@ void Metrics::ReportMemory(const std::vector<MemoryPart>& parts) {
 void Metrics::ObserveCommit(double seconds) {
   batches_->Increment();
   commit_seconds_->Observe(seconds);
-}
-
-void Metrics::ReportCaches(const CacheFigures& f) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto grow = [](prometheus::Counter& c, uint64_t now, uint64_t before) {
-    if (now > before) c.Increment(static_cast<double>(now - before));
-  };
-  grow(cache_lookups_->Add({{"cache", "warm_rows"}, {"result", "hit"}}), f.warm_hits, last_caches_.warm_hits);
-  grow(cache_lookups_->Add({{"cache", "warm_rows"}, {"result", "miss"}}), f.warm_misses, last_caches_.warm_misses);
-  grow(cache_lookups_->Add({{"cache", "dedupe_filter"}, {"result", "no_read"}}), f.dedupe_reads_saved,
-       last_caches_.dedupe_reads_saved);
-  cache_held_->Add({{"cache", "warm_rows"}, {"figure", "rows"}}).Set(static_cast<double>(f.warm_rows));
-  cache_held_->Add({{"cache", "warm_rows"}, {"figure", "bytes"}}).Set(static_cast<double>(f.warm_bytes));
-  last_caches_ = f;
 }
 
 void Metrics::ObserveApply(double seconds) { apply_seconds_->Observe(seconds); }

@@ -42,14 +42,7 @@ class Metrics {
   // the difference from the previous report; the first report counts all.
   void ReportTotals(const pb::ProcessorMeta& meta);
   void ObserveCommit(double seconds);
-  // The caches in front of RocksDB (engine/warm_rows.h), after each commit:
-  // running totals since the store opened; counters advance by the difference.
-  struct CacheFigures {
-    uint64_t warm_hits = 0, warm_misses = 0, warm_rows = 0, warm_bytes = 0;
-    uint64_t dedupe_reads_saved = 0;
-  };
-  void ReportCaches(const CacheFigures& figures);
-  // The memory the fold's own parts hold (StateDb::CacheMemory, the timers), reported now
+  // The memory the fold's own parts hold (Engine::Memory: the typed state, the commit buffers), reported now
   // and then by the fold's thread; RocksDB's parts and the process totals are
   // read at each scrape.
   void ReportMemory(const std::vector<MemoryPart>& parts);
@@ -86,13 +79,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* http_requests_;
   prometheus::Family<prometheus::Histogram>* http_seconds_;
 
-  prometheus::Family<prometheus::Counter>* cache_lookups_;
-  prometheus::Family<prometheus::Gauge>* cache_held_;
   prometheus::Family<prometheus::Gauge>* memory_;
 
-  std::mutex mu_;  // guards last_ and last_caches_
+  std::mutex mu_;  // guards last_
   pb::ProcessorMeta last_;
-  CacheFigures last_caches_;
   std::atomic<int64_t> watermark_ms_{INT64_MIN};
   std::atomic<rocksdb::DB*> db_{nullptr};
 };

@@ -1,12 +1,16 @@
 // Key layout of the RocksDB database. Two column families:
 //
 //   default:
-//   <table byte><row key>   projection and processor rows that the fold reads
-//                           back; table bytes and row keys are defined in
+//   <table byte><row key>   the current projection rows, written behind (each
+//                           entity a batch changed, once per commit), the
+//                           dedupe keys, the events still buffered and the
+//                           meta row; table bytes and row keys are defined in
 //                           projections/keys.h. Values are the serialized
-//                           records of schemas/.../records.proto.
+//                           records of schemas/.../records.proto. Read back
+//                           when a writer starts (the typed core loads them),
+//                           and by every reader.
 //   'h'                     log head: be64 of the last appended seq
-//   'v'                     format version ("fission-3")
+//   'v'                     format version ("fission-4")
 //
 //   audit (InAuditColumn):
 //   <table byte><row key>   the write-once tables H, E and T, keyed alike
@@ -22,7 +26,6 @@
 // are processed on restart.
 #include "engine/state_db.h"
 
-#include <malloc.h>
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -40,8 +43,9 @@ namespace {
 constexpr char kLogTag = 'l';
 constexpr char kHeadKey[] = "h";
 constexpr char kVersionKey[] = "v";
-// 2: history, stored events; 3: the audit column family.
-constexpr char kFormat[] = "fission-3";
+// 2: history, stored events; 3: the audit column family; 4: the typed core
+// (per-tenant watermarks in the meta row, timers derived from the rows).
+constexpr char kFormat[] = "fission-4";
 
 std::string FullKey(Table t, std::string_view key) {
   std::string k;
@@ -170,12 +174,7 @@ OpenResult OpenColumns(const std::string& dir, const DbOptions& o, Mode mode,
 
 StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
                  DbOptions options, std::string dir)
-    : db_(std::move(db)),
-      handles_(std::move(handles)),
-      options_(options),
-      dir_(std::move(dir)),
-      warm_(options.warm_rows_bytes),
-      seen_(options.dedupe_filter_bytes) {
+    : db_(std::move(db)), handles_(std::move(handles)), options_(options), dir_(std::move(dir)) {
   audit_ = handles_.at(1);
   vector_audit_ = options_.audit_vector_memtable;
   std::string v;
@@ -199,9 +198,6 @@ rocksdb::ColumnFamilyHandle* StateDb::column(Table t) const {
   return InAuditColumn(static_cast<char>(t)) ? audit_ : handles_[0];
 }
 
-rocksdb::ColumnFamilyHandle* StateDb::ColumnOf(std::string_view full_key) const {
-  return !full_key.empty() && InAuditColumn(full_key[0]) ? audit_ : handles_[0];
-}
 
 Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, DbOptions options) {
   using R = Result<std::unique_ptr<StateDb>, DbError>;
@@ -218,26 +214,14 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, 
   if (s.IsNotFound()) {
     s = db->Put(rocksdb::WriteOptions(), kVersionKey, kFormat);
   } else if (s.ok() && v != kFormat) {
-    return R::Error({fmt::format("data dir '{}' has format '{}', this build reads '{}'", dir, v, kFormat)});
+    return R::Error({fmt::format(
+        "data dir '{}' has format '{}', written by an older fission; this build writes '{}'. Rebuild it "
+        "from its own log into a new data dir: fission replay --from {} --rules RULES --out NEW_DIR",
+        dir, v, kFormat, dir)});
   }
   if (!s.ok()) return R::Error({fmt::format("data dir '{}': {}", dir, s.ToString())});
-  state->BuildSeenFilter();
   state->writer_ = true;
   return state;
-}
-
-void StateDb::BuildSeenFilter() {
-  if (!seen_.enabled()) return;
-  const std::string prefix(1, static_cast<char>(Table::kDedupe));
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;  // one pass over keys the fold will rarely read
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[0]));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    seen_.Add(std::string_view(it->key().data(), it->key().size()));
-  }
-  if (!it->status().ok()) {
-    throw std::runtime_error(fmt::format("cannot read the dedupe keys: {}", it->status().ToString()));
-  }
 }
 
 Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::string& dir, size_t block_cache_bytes) {
@@ -247,8 +231,6 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenReadOnly(const std::strin
   }
   DbOptions options;
   options.audit_vector_memtable = false;
-  options.warm_rows_bytes = 0;
-  options.dedupe_filter_bytes = 0;
   options.block_cache_bytes = block_cache_bytes;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opened = OpenColumns(dir, options, Mode::kReadOnly, "", &handles);
@@ -266,8 +248,6 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenFollower(const std::strin
   std::filesystem::create_directories(scratch_dir, ec);
   DbOptions options;
   options.audit_vector_memtable = false;
-  options.warm_rows_bytes = 0;
-  options.dedupe_filter_bytes = 0;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opened = OpenColumns(dir, options, Mode::kFollower, scratch_dir, &handles);
   if (!opened.ok()) return R::Error(opened.error());
@@ -280,215 +260,94 @@ std::optional<DbError> StateDb::CatchUp() {
   return std::nullopt;
 }
 
-std::pair<const std::string*, StateDb::Entry*> StateDb::Load(Table t, std::string_view key) {
-  // The key is built in a reused buffer: a hit (most lookups) allocates nothing.
-  std::string& full = lookup_;
-  full.clear();
-  full.push_back(static_cast<char>(t));
-  full.append(key);
-  auto it = cache_.find(full);
-  if (it != cache_.end()) {
-    it->second.referenced = true;
-    return {&it->first, &it->second};
-  }
-  Entry e;
-  auto parse = [&](std::string_view bytes) {
-    e.row = NewRow(t);
-    e.in_db = true;
-    if (!e.row->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      throw std::runtime_error(fmt::format("corrupt row in table '{}': cannot parse", static_cast<char>(t)));
-    }
-  };
-  if (t == Table::kDedupe && !seen_.MayContain(full)) {
-    ++dedupe_reads_saved_;  // never written: absent
-  } else if (auto warm = warm_.Take(full)) {
-    parse(*warm);
-  } else {
-    rocksdb::PinnableSlice value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), full, &value);
-    if (s.ok()) {
-      parse(std::string_view(value.data(), value.size()));
-    } else if (!s.IsNotFound()) {
-      throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
-    }
-  }
-  auto ins = cache_.emplace(full, std::move(e)).first;
-  return {&ins->first, &ins->second};
-}
-
-void StateDb::MarkDirty(const std::string& key, Entry& e) {
-  if (e.dirty) return;
-  e.dirty = true;
-  ++dirty_;
-  dirty_list_.emplace_back(&key, &e);
+const std::string& StateDb::Full(Table t, std::string_view key) {
+  key_.clear();
+  key_.push_back(static_cast<char>(t));
+  key_.append(key);
+  return key_;
 }
 
 const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view key) {
-  return Load(t, key).second->row.get();
-}
-
-google::protobuf::MessageLite* StateDb::MutableRow(Table t, std::string_view key) {
-  auto [k, e] = Load(t, key);
-  if (!e->row) e->row = NewRow(t);
-  MarkDirty(*k, *e);
-  return e->row.get();
-}
-
-std::pair<const std::string*, StateDb::Entry*> StateDb::Slot(Table t, std::string_view key,
-                                                             bool in_db_if_new) {
-  std::string& full = lookup_;  // a hit allocates nothing (as in Load)
-  full.clear();
-  full.push_back(static_cast<char>(t));
-  full.append(key);
-  auto it = cache_.find(full);
-  if (it == cache_.end()) {
-    (void)warm_.Take(full);  // its bytes are about to be stale: cache_ owns the key now
-    Entry e;
-    e.in_db = in_db_if_new;
-    it = cache_.emplace(full, std::move(e)).first;
+  const std::string& full = Full(t, key);
+  if (auto it = found_.find(full); it != found_.end()) return it->second.get();
+  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), full, &value);
+  std::unique_ptr<google::protobuf::MessageLite> row;
+  if (s.ok()) {
+    row = NewRow(t);
+    if (!row->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      throw std::runtime_error(fmt::format("corrupt row in table '{}': cannot parse", static_cast<char>(t)));
+    }
+  } else if (!s.IsNotFound()) {
+    throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
   }
-  return {&it->first, &it->second};
-}
-
-google::protobuf::MessageLite* StateDb::CreateRow(Table t, std::string_view key) {
-  auto [k, e] = Slot(t, key, /*in_db_if_new=*/false);  // new by the caller's contract
-  if (!e->row) e->row = NewRow(t);
-  MarkDirty(*k, *e);
-  return e->row.get();
-}
-
-google::protobuf::MessageLite* StateDb::OverwriteRow(Table t, std::string_view key) {
-  // Perhaps stored: an erase before the commit must then delete it.
-  auto [k, e] = Slot(t, key, /*in_db_if_new=*/true);
-  if (e->row) {
-    e->row->Clear();
-  } else {
-    e->row = NewRow(t);
-  }
-  MarkDirty(*k, *e);
-  return e->row.get();
-}
-
-void StateDb::EraseRow(Table t, std::string_view key) {
-  // A blind delete: no read is needed to remove a row that may not be cached
-  // (perhaps stored; deleting an absent key is harmless).
-  auto [k, e] = Slot(t, key, /*in_db_if_new=*/true);
-  e->row.reset();
-  MarkDirty(*k, *e);
-}
-
-void StateDb::PutRow(Table t, std::string_view key, std::string_view bytes) {
-  // Not cached and not readable before the commit: the fold never reads these
-  // tables back (see Store::PutRow). Straight into the commit's batch, in
-  // arrival order: they are most of its bytes, and held once.
-  put_key_.clear();
-  put_key_.push_back(static_cast<char>(t));
-  put_key_.append(key);
-  batch_.Put(ColumnOf(put_key_), put_key_, rocksdb::Slice(bytes.data(), bytes.size()));
-  ++blind_rows_;
-  blind_bytes_ += put_key_.size() + bytes.size();
+  return found_.emplace(full, std::move(row)).first->second.get();
 }
 
 void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {
   if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
   const std::string full_prefix = FullKey(t, prefix);
-  const std::string start = FullKey(t, std::max(prefix, from));
-  // The changes not yet committed in this range, in key order: each hides
-  // the stored row of its key (an erased one, e->row null, hides it for good).
-  std::vector<std::pair<std::string_view, const Entry*>> changed;
-  for (const auto& [k, e] : dirty_list_) {
-    const std::string_view key(*k);
-    if (key.starts_with(full_prefix) && key >= start) changed.emplace_back(key, e);
-  }
-  std::sort(changed.begin(), changed.end());
-  auto change = changed.begin();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), column(t)));
   auto row = NewRow(t);
-  auto visit = [&](std::string_view full_key, const google::protobuf::MessageLite& r) {
-    return fn(full_key.substr(1), r);
-  };
-  for (it->Seek(start); it->Valid(); it->Next()) {
+  for (it->Seek(FullKey(t, std::max(prefix, from))); it->Valid(); it->Next()) {
     const std::string_view k(it->key().data(), it->key().size());
     if (!k.starts_with(full_prefix)) break;
-    for (; change != changed.end() && change->first < k; ++change) {  // new since the commit
-      if (change->second->row && !visit(change->first, *change->second->row)) return;
-    }
-    if (change != changed.end() && change->first == k) {  // changed since the commit
-      const Entry* e = (change++)->second;
-      if (e->row && !visit(k, *e->row)) return;
-      continue;
-    }
     row->Clear();
     if (!row->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       throw std::runtime_error("corrupt row during scan");
     }
-    if (!visit(k, *row)) return;
+    if (!fn(k.substr(1), *row)) return;
   }
   if (!it->status().ok()) throw std::runtime_error(fmt::format("RocksDB scan failed: {}", it->status().ToString()));
-  for (; change != changed.end(); ++change) {
-    if (change->second->row && !visit(change->first, *change->second->row)) return;
+}
+
+void StateDb::ScanRows(Table t, const Fn& fn) {
+  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  const std::string prefix(1, static_cast<char>(t));
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;  // one pass at start-up
+  ro.readahead_size = 2u << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, column(t)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    fn(std::string_view(it->key().data() + 1, it->key().size() - 1),
+       std::string_view(it->value().data(), it->value().size()));
   }
+  if (!it->status().ok()) throw std::runtime_error(fmt::format("RocksDB scan failed: {}", it->status().ToString()));
+}
+
+void StateDb::Put(Table t, std::string_view key, std::string_view value) {
+  const std::string& full = Full(t, key);
+  batch_.Put(column(t), full, rocksdb::Slice(value.data(), value.size()));
+  batch_bytes_ += full.size() + value.size();
+}
+
+void StateDb::Delete(Table t, std::string_view key) {
+  const std::string& full = Full(t, key);
+  batch_.Delete(column(t), full);
+  batch_bytes_ += full.size();
+}
+
+void StateDb::DeletePrefix(Table t, std::string_view prefix) {
+  const std::string begin = FullKey(t, prefix);
+  std::string end = begin;  // the first key past every key that starts with `begin`
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (end.empty()) throw std::logic_error("DeletePrefix of an unbounded range");
+  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  batch_.DeleteRange(column(t), begin, end);
+  batch_bytes_ += begin.size() + end.size();
 }
 
 std::optional<DbError> StateDb::Commit() {
-  if (uncommitted() == 0) return std::nullopt;
-  // The write-once rows (PutRow: history, stored events, tier changes) are
-  // in the batch already, in arrival order: the audit column's vector
-  // memtable appends them, and of two versions of one key the later one
-  // (higher sequence number) wins. The dirty rows follow, so a DropLane's
-  // delete of an audit row comes after any put of it. They go in key order:
-  // the default column's skip list then inserts each key next to the
-  // previous one instead of searching from the top (a third of the commit's
-  // time when keys arrive in touch order). Each value is serialized into one
-  // reused buffer, and the WriteBatch keeps its capacity across commits:
-  // regrowing it every batch cost a fifth of ingest time in reallocation and
-  // fresh-page faults.
-  ops_.clear();
-  ops_.reserve(dirty_list_.size());
-  for (auto& [k, e] : dirty_list_) {
-    if ((*k)[0] == static_cast<char>(Table::kDedupe) && e->row) seen_.Add(*k);
-    if (e->row || e->in_db) ops_.push_back({*k, e->row.get()});
-    // else created and erased since the last commit: nothing to write
-  }
-  std::sort(ops_.begin(), ops_.end(), [](const CommitOp& a, const CommitOp& b) { return a.key < b.key; });
-  batch_.SetSavePoint();  // a failed write leaves the batch as PutRow left it
-  for (const CommitOp& op : ops_) {
-    const rocksdb::Slice key(op.key.data(), op.key.size());
-    if (!op.row) {
-      batch_.Delete(ColumnOf(op.key), key);
-    } else {
-      value_.clear();
-      op.row->AppendToString(&value_);
-      batch_.Put(ColumnOf(op.key), key, value_);
-    }
-  }
+  if (batch_.Count() == 0) return std::nullopt;
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_commits;
   rocksdb::Status s = db_->Write(wo, &batch_);
-  if (!s.ok()) {
-    (void)batch_.RollbackToSavePoint();
-    return DbError{fmt::format("commit failed: {}", s.ToString())};
-  }
+  if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
   audit_unflushed_ = true;
   batch_.Clear();
-  blind_rows_ = 0;
-  blind_bytes_ = 0;
-  for (auto& [k, e] : dirty_list_) {
-    e->dirty = false;
-    e->in_db = e->row != nullptr;
-    // Rows written once and rarely read again (dedupe keys, the reorder
-    // buffer, timers, rejections) and erased rows leave the cache, so it
-    // holds the hot entity rows.
-    const auto table = static_cast<Table>((*k)[0]);
-    if (!e->row || table == Table::kDedupe || table == Table::kPending || table == Table::kTimer ||
-        table == Table::kRejection || table == Table::kHistory || table == Table::kEvent ||
-        table == Table::kTierChange) {
-      cache_.erase(cache_.find(*k));
-    }
-  }
-  dirty_list_.clear();
-  dirty_ = 0;
-  if (cache_.size() > options_.cache_rows_max) Evict();
+  batch_bytes_ = 0;
+  found_.clear();
   return std::nullopt;
 }
 
@@ -507,35 +366,6 @@ std::optional<DbError> StateDb::Sync() {
   rocksdb::Status s = db_->SyncWAL();
   if (!s.ok()) return DbError{fmt::format("sync failed: {}", s.ToString())};
   return std::nullopt;
-}
-
-void StateDb::Evict() {
-  // CLOCK, one full sweep: a row read again since the last sweep survives it
-  // (its bit is cleared); one that was not is dropped. If that is not
-  // enough, rows go in no particular order until 3/4 of the budget is left.
-  // With a million members the hot ones (active distributors, their uplines,
-  // open groups) stay, where clearing the whole cache made every batch start
-  // cold and pay a RocksDB read for each row it touched.
-  // A dropped row that exists goes to warm_, encoded: it is clean (every
-  // commit is done), so its bytes are what the database holds.
-  const size_t target = options_.cache_rows_max / 4 * 3;
-  auto drop = [&](std::unordered_map<std::string, Entry>::iterator it) {
-    if (it->second.row) {
-      scratch_.clear();
-      it->second.row->AppendToString(&scratch_);
-      warm_.Put(it->first, scratch_);
-    }
-    return cache_.erase(it);
-  };
-  for (auto it = cache_.begin(); it != cache_.end();) {
-    if (it->second.referenced) {
-      it->second.referenced = false;
-      ++it;
-    } else {
-      it = drop(it);
-    }
-  }
-  for (auto it = cache_.begin(); it != cache_.end() && cache_.size() > target;) it = drop(it);
 }
 
 std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {
@@ -621,24 +451,8 @@ uint64_t StateDb::DiskBytes() const {
   return n;
 }
 
-std::vector<MemoryPart> StateDb::CacheMemory() const {
-  std::vector<MemoryPart> parts;
-  // A cache node holds the key, the entry and two words (next, hash); a key
-  // longer than the short-string buffer has its own allocation.
-  uint64_t decoded = cache_.bucket_count() * sizeof(void*);
-  for (const auto& [key, e] : cache_) {
-    decoded += sizeof(std::pair<const std::string, Entry>) + 2 * sizeof(void*);
-    if (key.capacity() > 15) decoded += key.capacity() + 1;
-    // The message object itself, and its fields' heap parts at about their encoded size.
-    if (e.row) decoded += malloc_usable_size(e.row.get()) + e.row->ByteSizeLong();
-  }
-  const uint64_t buffers = batch_.Data().capacity() + log_batch_.Data().capacity() + value_.capacity() +
-                           ops_.capacity() * sizeof(CommitOp) + dirty_list_.capacity() * sizeof(dirty_list_[0]);
-  parts.push_back({"decoded_rows", decoded});
-  parts.push_back({"warm_rows", warm_.allocated_bytes()});
-  parts.push_back({"seen_filter", seen_.bytes()});
-  parts.push_back({"commit_buffers", buffers});
-  return parts;
+uint64_t StateDb::BufferBytes() const {
+  return batch_.Data().capacity() + log_batch_.Data().capacity() + key_.capacity() + scratch_.capacity();
 }
 
 }  // namespace fission

@@ -1,14 +1,16 @@
-// StateDb: the durable Store, and the embedded event log, in one RocksDB.
+// StateDb: the RocksDB store of one data dir, and its embedded event log.
 //
-// Changes made through the Store interface are buffered in a write-back cache
-// and written by Commit() in a single rocksdb::WriteBatch, together with the
-// processor's meta row (watermark, counters, log position). A crash at any
-// point therefore leaves the database at the last commit, and the engine
-// resumes by re-reading the log after the stored position: nothing is lost
-// and nothing is applied twice.
+// The writer's side is a RowSink: the typed core (projections/processor.h)
+// puts its rows into the next commit's WriteBatch (each entity the batch
+// changed once, written behind at the checkpoint; the write-once rows as they
+// happen), and Commit() writes that batch, with the processor's meta row and
+// log position in it, atomically. A crash at any point leaves the database
+// at the last commit, and the engine resumes by loading those rows
+// (RowSource) and re-reading the log after the stored position: nothing is
+// lost and nothing is applied twice.
 //
-// Scan() sees the committed rows with the uncommitted changes over them,
-// except PutRow's, which become visible at the commit (as for FindRow).
+// Readers (export, statements, replay's source, the query API through raw())
+// see committed rows through the Store port.
 //
 // Not thread-safe; one process opens a data dir at a time (RocksDB's LOCK).
 #pragma once
@@ -18,13 +20,12 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <map>
 #include <vector>
 
 #include "events/types.h"
 #include "fission/v1/events.pb.h"
 #include "engine/memory.h"
-#include "engine/warm_rows.h"
 #include "projections/store.h"
 
 #include <rocksdb/write_batch.h>
@@ -43,12 +44,6 @@ struct DbOptions {
   // fsync the WAL on every Commit. Off loses the last commits on power loss
   // (never on a process crash); on costs one fsync per batch. Default on.
   bool sync_commits = true;
-  // Rows kept decoded in the write-back cache between commits; the ones
-  // evicted go to the warm rows below. A decoded row takes about 650 bytes,
-  // an encoded one about 150: on 3M events, 50k decoded rows with 128 MiB of
-  // warm rows ingested in 128 s (648 MB peak), 200k with no warm rows in 164 s
-  // (537 MB). Default 50k.
-  size_t cache_rows_max = 50'000;
   // RocksDB block cache, which also holds indexes and filters. Default 64 MiB.
   size_t block_cache_bytes = 64u << 20;
   // RocksDB memtables of both column families together (a full one is
@@ -64,17 +59,6 @@ struct DbOptions {
   // (`fission run --listen`) turns it off. Followers and read-only opens
   // always use a skip list. Default on.
   bool audit_vector_memtable = true;
-  // Rows evicted from the decoded cache are kept encoded in memory, up to
-  // this many bytes (WarmRows), so reloading one parses bytes instead of
-  // reading RocksDB. About 150 bytes a row (140 to 150 measured at 3M and
-  // 5M events: about 700k rows in 100 MiB). Writers only. Default 128 MiB.
-  size_t warm_rows_bytes = 128u << 20;
-  // A Bloom filter of the dedupe keys written (SeenFilter), built at open by
-  // scanning them: a new event's dedupe probe, which always misses, then
-  // skips RocksDB. Good to about 13 bits per key (16 MiB: 10M events at 1%
-  // false positives); fuller, it answers "perhaps" more often and saves
-  // fewer reads. 0 disables it. Writers only. Default 16 MiB.
-  size_t dedupe_filter_bytes = 16u << 20;
   // The RocksDB environment (file system) to open the data dir through; not
   // owned. Null: the default. Tests pass one that injects faults.
   rocksdb::Env* env = nullptr;
@@ -104,13 +88,15 @@ inline bool InAuditColumn(char tag) {
          tag == static_cast<char>(Table::kTierChange) || tag == 'l';
 }
 
-class StateDb final : public Store {
+class StateDb final : public Store, public RowSink, public RowSource {
  public:
-  // Opens (creating if needed) the data dir.
+  // Opens (creating if needed) the data dir for writing. A data dir of an
+  // older layout is refused with a message naming the command that rebuilds it.
   static Result<std::unique_ptr<StateDb>, DbError> Open(const std::string& dir, DbOptions options);
-  // Opens an existing data dir read-only (export, query while nothing writes).
-  // A reader of the log alone (replay's source) needs little block cache: the
-  // log cursor reads past it.
+  // Opens an existing data dir read-only (export, query while nothing writes,
+  // replay's source). A reader of the log alone (replay's source) needs
+  // little block cache: the log cursor reads past it. An older layout is
+  // readable here only for its log (`replay --from` rebuilds from it).
   static Result<std::unique_ptr<StateDb>, DbError> OpenReadOnly(
       const std::string& dir, size_t block_cache_bytes = DbOptions{}.block_cache_bytes);
   // Opens an existing data dir as a RocksDB secondary: read-only, while
@@ -129,29 +115,26 @@ class StateDb final : public Store {
   const std::vector<rocksdb::ColumnFamilyHandle*>& columns() const { return handles_; }
   ~StateDb() override;
 
-  // Store
+  // Store (committed rows only). FindRow's rows are kept until the StateDb
+  // is destroyed: for readers that look up a few rows, not for a writer.
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
-  google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
-  // No read: a new row's key is absent from the cache and the database alike.
-  google::protobuf::MessageLite* CreateRow(Table t, std::string_view key) override;
-  // No read either; the row may be stored, so a later erase deletes it.
-  google::protobuf::MessageLite* OverwriteRow(Table t, std::string_view key) override;
-  void EraseRow(Table t, std::string_view key) override;
-  void PutRow(Table t, std::string_view key, std::string_view bytes) override;
-  // Merges the uncommitted changes of `t` (sorted per call: cheap for a
-  // scan now and then, not for one per event) over the committed rows.
   void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override;
 
-  // Writes every buffered change atomically. On error nothing was written and
-  // the caller must stop applying (the cache is ahead of the database).
+  // RowSink: into the next commit's batch.
+  void Put(Table t, std::string_view key, std::string_view value) override;
+  void Delete(Table t, std::string_view key) override;
+  void DeletePrefix(Table t, std::string_view prefix) override;
+  // RowSource: committed rows.
+  void ScanRows(Table t, const Fn& fn) override;
+
+  // Writes the batch atomically. On error nothing was written and the caller
+  // must stop applying (its state is ahead of the database).
   [[nodiscard]] std::optional<DbError> Commit();
-  size_t uncommitted() const { return dirty_ + blind_rows_; }
+  // Bytes waiting for the next commit.
+  size_t uncommitted_bytes() const { return batch_bytes_; }
   // Makes every write so far durable (fsyncs the WAL): ends a run whose
   // commits were not synced one by one (DbOptions::sync_commits off).
   [[nodiscard]] std::optional<DbError> Sync();
-  // Bytes of PutRow values waiting for the next commit (history versions and
-  // stored events: the bulk of a batch).
-  size_t uncommitted_bytes() const { return blind_bytes_; }
 
   // Embedded log. Append assigns consecutive sequence numbers after log_head()
   // and writes the records (not synced; the next synced Commit covers them).
@@ -173,37 +156,15 @@ class StateDb final : public Store {
 
   // Approximate on-disk bytes (SST + WAL).
   uint64_t DiskBytes() const;
-
-  // The caches in front of RocksDB, for stats.
-  const WarmRows& warm_rows() const { return warm_; }
-  const SeenFilter& seen_filter() const { return seen_; }
-  // Dedupe probes that the filter answered without a read.
-  uint64_t dedupe_reads_saved() const { return dedupe_reads_saved_; }
-  // What this store holds in memory outside RocksDB (whose parts RocksMemory
-  // reads), by part (engine/memory.h): the decoded rows (estimated from their keys,
-  // cache nodes and encoded sizes: a lower bound), the warm rows (both arenas
-  // whole), the seen filter and the commit buffers. Walks the decoded cache:
-  // call it per report, not per event.
-  std::vector<MemoryPart> CacheMemory() const;
+  // The commit buffers' bytes (engine/memory.h's "commit_buffers").
+  uint64_t BufferBytes() const;
 
  private:
-  struct Entry {
-    std::unique_ptr<google::protobuf::MessageLite> row;  // null: absent
-    bool dirty = false;
-    bool in_db = false;  // the database holds a value for this key
-    bool referenced = false;  // read again since the last eviction sweep (CLOCK)
-  };
   StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
           DbOptions options, std::string dir);
-  rocksdb::ColumnFamilyHandle* ColumnOf(std::string_view full_key) const;
   // Flushes the audit column's vector memtable before this process reads it.
   void PrepareAuditReads();
-  // Adds every stored dedupe key to seen_ (at a writer's open).
-  void BuildSeenFilter();
-  std::pair<const std::string*, Entry*> Load(Table t, std::string_view key);
-  // The cache entry of (t, key) without reading the database; a new entry
-  // gets in_db = `in_db_if_new`.
-  std::pair<const std::string*, Entry*> Slot(Table t, std::string_view key, bool in_db_if_new);
+  const std::string& Full(Table t, std::string_view key);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, audit; owned
@@ -213,36 +174,13 @@ class StateDb final : public Store {
   bool audit_unflushed_ = false;  // it may hold rows written by this process
   DbOptions options_;
   std::string dir_;
-  void MarkDirty(const std::string& key, Entry& e);
-  // Only between commits (nothing is dirty): drops rows not read again since
-  // the last sweep, then others, down to 3/4 of cache_rows_max.
-  void Evict();
-
-  // Node-based: references to keys and entries stay valid until erased.
-  std::unordered_map<std::string, Entry> cache_;
-  // Behind cache_: rows it evicted, encoded (a key is in at most one of the
-  // two); and the dedupe keys ever written.
-  WarmRows warm_;
-  SeenFilter seen_;
-  uint64_t dedupe_reads_saved_ = 0;
-  std::vector<std::pair<const std::string*, Entry*>> dirty_list_;
-  size_t dirty_ = 0;
   int64_t log_head_ = 0;
-  std::string scratch_;
-  std::string lookup_;  // Load's key buffer
-  // The next commit's batch: PutRow's rows go in as they come; Commit adds
-  // the dirty rows. blind_rows_ and blind_bytes_ count PutRow's.
-  size_t blind_rows_ = 0;
-  size_t blind_bytes_ = 0;
-  std::string put_key_;
-  // Commit's scratch, kept across commits for their capacity.
-  struct CommitOp {
-    std::string_view key;
-    const google::protobuf::MessageLite* row;  // null: delete
-  };
-  std::vector<CommitOp> ops_;
-  std::string value_;
+  std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> found_;  // FindRow's
+  std::string key_, scratch_;
+  // The next commit's batch, kept across commits for its capacity (regrowing
+  // it every batch cost a fifth of ingest time in reallocation and page faults).
   rocksdb::WriteBatch batch_;
+  size_t batch_bytes_ = 0;
   rocksdb::WriteBatch log_batch_;  // AppendLog's, between a batch's rows and its commit
 };
 

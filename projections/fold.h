@@ -1,21 +1,26 @@
-// The domain fold: applies one accepted event, or one due timer, to the
-// projection state (spec section 6).
+// The domain fold on typed state: applies one accepted event, or one due
+// timer, to a tenant's structs (spec section 6).
 //
-// Pure: no clock, no I/O, no randomness. Time comes from the event envelope or
-// the timer's deadline. State lives behind the Store port; timers are handed
-// to a TimerQueue, which decides when they are due (the Processor).
+// Pure: no clock, no I/O, no randomness. Time comes from the event envelope
+// or the timer's deadline. It mutates the structs of state.h in place,
+// marks what it changed (dirty for write-behind, touched for history), puts
+// the rows written once (tier changes) to a RowSink, and schedules timers in
+// the tenant's timer heap.
 //
 // Contract: Apply either applies the whole event and returns nullopt, or
 // returns a business rejection and changes nothing (every business check runs
-// before the first write).
+// before the first change).
 #pragma once
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "events/decode.h"
 #include "events/rules.h"
-#include "projections/store.h"
+#include "projections/keys.h"
+#include "projections/rows.h"
+#include "projections/state.h"
 
 namespace fission {
 
@@ -24,67 +29,86 @@ struct Rejected {
   std::string detail;
 };
 
-class TimerQueue {
- public:
-  virtual ~TimerQueue() = default;
-  virtual void Schedule(const std::string& timer_key) = 0;
-  virtual void Cancel(const std::string& timer_key) = 0;
+// Joined members a forming group may hold (projections/README decision 20).
+inline constexpr int kMaxGroupMembers = 1000;
+
+// A scheduled timer of one tenant: a group's expiry or a line's settlement.
+struct Timer {
+  int64_t deadline_ms = 0;
+  TimerKind kind = TimerKind::kGroupExpiry;
+  Idx target = kNone;  // group or line
 };
 
-// Joined members a forming group may hold. The contract sets no bound, but
-// a group of at most 100 that thousands join is a flood, and every join
-// rewrites (and versions) the group's row. Joins beyond this are rejected as
-// `group_member_limit`; a payment's implicit join is never refused (paid
-// members are bounded by the group's size). Our decision, documented in
-// projections/README.
-inline constexpr int kMaxGroupMembers = 1000;
+// The tenant's timers in firing order (spec section 3): by deadline, then
+// expiries before settlements, then by group id or line key. A timer whose
+// target no longer waits for it (a group that succeeded before its expiry)
+// is skipped when it comes due, not removed when it is cancelled.
+class TimerHeap {
+ public:
+  void Push(const Tenant& t, Timer timer);
+  bool empty() const { return heap_.empty(); }
+  const Timer& top() const { return heap_.front(); }
+  void Pop(const Tenant& t);
+  size_t size() const { return heap_.size(); }
+  // Whether `timer` still waits: the group forming with that expiry, the
+  // line pending with that settlement instant.
+  static bool Live(const Tenant& t, const Timer& timer);
+
+ private:
+  std::vector<Timer> heap_;
+};
+
+// The event being applied, as the fold records it in provenance.
+struct Cause {
+  std::string_view event_id;
+  uint32_t source = 0;  // State::InternSource
+  int64_t position = 0;
+};
 
 class Fold {
  public:
-  Fold(const RuleBook& rules, Store& store, TimerQueue& timers)
-      : rules_(rules), store_(store), timers_(timers) {}
+  Fold(const RuleBook& rules, State& state, RowSink& sink) : rules_(rules), state_(state), sink_(sink) {}
 
-  [[nodiscard]] std::optional<Rejected> Apply(const pb::Event& e, const pb::Provenance& from);
-
-  // Fires the timer whose key (keys.h) is `timer_key`. Its deadline is the
-  // instant the effects are dated with.
-  void Fire(std::string_view timer_key);
+  [[nodiscard]] std::optional<Rejected> Apply(Tenant& t, TimerHeap& timers, const pb::Event& e,
+                                              const Cause& cause);
+  // Fires a timer of `t` that TimerHeap::Live says still waits.
+  void Fire(Tenant& t, TimerHeap& timers, const Timer& timer);
 
  private:
-  std::optional<Rejected> ApplyShare(const pb::Event& e, const pb::Provenance& from);
+  std::optional<Rejected> ApplyShare(const pb::Event& e);
   std::optional<Rejected> ApplyJoin(const pb::Event& e);
-  std::optional<Rejected> ApplyPayment(const pb::Event& e, const pb::Provenance& from);
+  std::optional<Rejected> ApplyPayment(const pb::Event& e);
   std::optional<Rejected> ApplyRefund(const pb::Event& e);
   void ApplyCheckin(const pb::Event& e);
 
-  pb::Member* TouchMember(const std::string& tenant, const std::string& id, const pb::Event& e);
-  void Bind(const pb::Event& e, const RuleVersion& rules);
-  void ChangeGrowth(const std::string& tenant, const std::string& member, int64_t d_growth,
-                    int64_t d_points, const RuleVersion& tier_rules, Millis at,
-                    const std::string& event_id);
-  void SucceedGroup(const std::string& tenant, const std::string& group_id, pb::Group* g,
-                    Millis at, bool is_virtual);
-  void FailGroup(const std::string& tenant, pb::Group* g, Millis at);
-  // Moves a held line to pending (or settled when its freeze is 0 days).
-  void ReleaseHeld(const std::string& line_key, Millis at);
-  void VoidHeld(const std::string& line_key);
-  void SettleLine(const std::string& line_key, Millis at);
-  // Dates a tier change with the input position of the event being applied.
-  // Appends a tier change to the member's history: a row of its own (table T),
-  // written once, so a member whose tier moves often costs the same per event.
-  void AppendTierChange(const std::string& tenant, const std::string& id, pb::Member* m,
-                        const std::string& tier, int64_t at_ms, const std::string& event_id);
-  const RuleVersion& OrderRules(const std::string& tenant, const pb::Order& o, Millis fallback);
+  // The member `id`, created (with its starting tier) when no event named it yet.
+  Idx TouchMember(std::string_view id, const pb::Event& e);
+  // The member's distributor totals, created empty when absent; touched.
+  Distributor& Dist(Idx member);
+  void Bind(const pb::Event& e, const RuleVersion& r);
+  void ChangeGrowth(Idx member, int64_t d_growth, int64_t d_points, const RuleVersion& tier_rules,
+                    int64_t at_ms, std::string_view event_id);
+  void AppendTierChange(Idx member, TierId tier, int64_t at_ms, std::string_view event_id);
+  void SucceedGroup(Idx g, int64_t at_ms, bool is_virtual);
+  void FailGroup(Idx g, int64_t at_ms);
+  void ReleaseHeld(Idx line, int64_t at_ms);
+  void VoidHeld(Idx line);
+  void Settle(Idx line, int64_t at_ms);
+  void AddLine(Idx line, int sign);
+  const RuleVersion& OrderRules(const Order& o, int64_t fallback_ms) const;
 
   const RuleBook& rules_;
-  Store& store_;
-  TimerQueue& timers_;
-  const pb::Provenance* from_ = nullptr;  // the event being applied (Apply only)
+  State& state_;
+  RowSink& sink_;
+  // The call being served.
+  Tenant* t_ = nullptr;
+  TimerHeap* timers_ = nullptr;
+  const Cause* cause_ = nullptr;  // null while a timer fires
 };
 
 // Adds (sign +1) or removes (sign -1) a line's contribution to its
 // distributor's totals. Every line mutation is bracketed by the two calls, so
-// the totals always equal the sums over the lines (checked in tests).
-void AddLineToTotals(pb::Distributor* d, const pb::Line& l, int sign);
+// the totals always equal the sums over the lines.
+void AddLineToTotals(Distributor& d, const Line& l, int sign);
 
 }  // namespace fission

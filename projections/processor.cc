@@ -2,94 +2,142 @@
 
 #include <fmt/format.h>
 
-#include <cassert>
-
-#include "events/decode.h"
+#include "events/assert.h"
 #include "events/time.h"
 
 namespace fission {
+namespace {
 
-Processor::Processor(const RuleBook& rules, Store& store, ProcessorOptions options)
-    : store_(store),
-      options_(options),
-      history_(store, options.history),
-      fold_(rules, history_, *this) {
-  if (const auto* m = store_.Find<pb::ProcessorMeta>(Table::kMeta, "")) meta_ = *m;
-  if (!options_.history) meta_.set_history_incomplete(true);
-  store_.Scan(Table::kPending, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
-    pending_.emplace(std::string(k), static_cast<const pb::Pending&>(row));
-    return true;
-  });
-  if (options_.timer_window == 0) options_.timer_window = 1;
-  LoadTimers();
-}
+std::string_view TimerName(TimerKind k) { return k == TimerKind::kGroupExpiry ? "group_expiry" : "settlement"; }
 
-void Processor::LoadTimers() {
-  assert(horizon_);
-  std::optional<std::string> next;  // the first timer not taken: the new horizon
-  size_t taken = 0;
-  store_.ScanFrom(Table::kTimer, "", *horizon_,
-                  [&](std::string_view k, const google::protobuf::MessageLite&) {
-                    if (taken == options_.timer_window) {
-                      next.emplace(k);
-                      return false;
-                    }
-                    timers_.insert(k);
-                    ++taken;
-                    return true;
-                  });
-  horizon_ = std::move(next);
-}
-
-std::optional<int64_t> Processor::watermark_ms() const {
-  if (!meta_.has_max_seen()) return std::nullopt;
-  const auto& seen = meta_.lane_max_seen_ms();
-  std::optional<int64_t> low;
-  auto consider = [&](int64_t v) { low = low ? std::min(*low, v) : v; };
-  if (active_lanes_.empty()) {
-    for (const auto& [lane, v] : seen) consider(v);
-  } else {
-    for (const std::string& lane : active_lanes_) {
-      auto it = seen.find(lane);
-      if (it == seen.end()) return std::nullopt;  // a lane that has said nothing yet holds it back
-      consider(it->second);
-    }
+template <class Row>
+Row Parse(Table t, std::string_view key, std::string_view value) {
+  Row r;
+  if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    throw std::runtime_error(fmt::format("corrupt row in table '{}' (key of {} bytes)", static_cast<char>(t), key.size()));
   }
-  if (!low) return std::nullopt;
-  return *low - options_.allowed_lateness_ms;
+  return r;
 }
 
-Outcome Processor::OfferJson(std::string_view source, int64_t position, std::string_view line) {
-  return Offer(source, position, DecodeJson(line), "");
+LineState StateOf(pb::LineState s) { return static_cast<LineState>(s); }
+
+RefundAfterSettlement PolicyOf(pb::RefundPolicy p) {
+  switch (p) {
+    case pb::CAP_AT_BALANCE: return RefundAfterSettlement::kCapAtBalance;
+    case pb::NONE: return RefundAfterSettlement::kNone;
+    default: return RefundAfterSettlement::kNegativeBalance;
+  }
 }
 
-Outcome Processor::OfferProto(std::string_view source, int64_t position, std::string_view bytes,
-                              const std::string& lane) {
-  return Offer(source, position, DecodeProto(bytes), lane);
+}  // namespace
+
+Processor::Processor(const RuleBook& rules, RowSink& sink, ProcessorOptions options)
+    : rules_(rules), sink_(sink), options_(options), state_(rules), fold_(rules, state_, sink) {
+  if (!options_.history) meta_.set_history_incomplete(true);
 }
 
-void Processor::Reject(const std::string& tenant, const std::string* event_id,
-                       std::string_view reason, std::string_view detail, std::string_view source,
-                       int64_t position, std::string_view type) {
-  auto* r = store_.Mutable<pb::Rejection>(Table::kRejection,
-                                          RejectionKey(tenant, event_id, source, position));
-  r->set_tenant(tenant);
-  if (event_id) r->set_event_id(*event_id);
-  r->set_reason(std::string(reason));
+Processor::~Processor() = default;
+
+Processor::ContentId Processor::IdOf(std::string_view k) {
+  ContentId id;
+  for (size_t i = 0; i < k.size() && i < 16; ++i) {
+    uint64_t& half = i < 8 ? id.hi : id.lo;
+    half = (half << 8) | static_cast<unsigned char>(k[i]);
+  }
+  return id;
+}
+
+Processor::Run& Processor::RunOf(std::string_view tenant) {
+  if (last_run_ != nullptr && last_run_->t->name == tenant) return *last_run_;
+  auto it = runs_.find(tenant);
+  if (it == runs_.end()) {
+    auto r = std::make_unique<Run>();
+    r->t = &state_.GetTenant(tenant);
+    if (auto m = meta_.tenant_max_seen_ms().find(std::string(tenant)); m != meta_.tenant_max_seen_ms().end()) {
+      r->max_seen = m->second;
+    }
+    it = runs_.emplace(std::string(tenant), std::move(r)).first;
+  }
+  last_run_ = it->second.get();
+  return *last_run_;
+}
+
+std::optional<int64_t> Processor::watermark_ms(std::string_view tenant) const {
+  auto it = runs_.find(tenant);
+  if (it == runs_.end() || !it->second->max_seen) return std::nullopt;
+  return *it->second->max_seen - options_.allowed_lateness_ms;
+}
+
+size_t Processor::buffered() const {
+  size_t n = 0;
+  for (const auto& [name, r] : runs_) n += r->pending.size();
+  return n;
+}
+
+size_t Processor::timers() const {
+  size_t n = 0;
+  for (const auto& [name, r] : runs_) n += r->timers.size();
+  return n;
+}
+
+uint64_t Processor::MemoryBytes() const {
+  auto str = [](const std::string& x) -> uint64_t { return x.capacity() > 15 ? x.capacity() + 1 : 0; };
+  uint64_t n = 0;
+  for (const auto& [name, r] : runs_) {
+    const Tenant& t = *r->t;
+    n += t.members.size() * (sizeof(Member) + 2 * sizeof(Idx) + sizeof(std::string_view));
+    n += t.orders.size() * (sizeof(Order) + 2 * sizeof(Idx) + sizeof(std::string_view));
+    n += t.groups.size() * (sizeof(Group) + 2 * sizeof(Idx) + sizeof(std::string_view));
+    n += t.shares.size() * (sizeof(Share) + 2 * sizeof(Idx) + sizeof(std::string_view));
+    n += t.lines.size() * sizeof(Line) + t.distributors.size() * sizeof(Distributor);
+    for (Idx i = 0; i < t.members.size(); ++i) n += str(t.members[i].id);
+    for (Idx i = 0; i < t.orders.size(); ++i) n += str(t.orders[i].id) + str(t.orders[i].paid_by.event_id);
+    for (Idx i = 0; i < t.groups.size(); ++i) {
+      const Group& g = t.groups[i];
+      n += str(g.id) + g.members.capacity() * sizeof(GroupMember) + g.refund_due.capacity() * sizeof(Idx);
+    }
+    for (Idx i = 0; i < t.lines.size(); ++i) n += str(t.lines[i].created_by.event_id);
+    n += r->seen.capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
+    for (const auto& [id, c] : r->seen) n += str(id);
+    n += r->timers.size() * sizeof(Timer);
+    n += r->pending.size() * (sizeof(Pending) + 96);
+  }
+  return n;
+}
+
+void Processor::Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
+                       std::string_view detail, std::string_view source, int64_t position, std::string_view type) {
+  pb::Rejection r;
+  r.set_tenant(tenant);
+  if (event_id) r.set_event_id(*event_id);
+  r.set_reason(std::string(reason));
   // The detail may quote the hostile bytes (a JSON parser's message), and a
   // source is a file name: both must be valid UTF-8 to be stored and rendered.
-  r->set_detail(ValidUtf8(detail));
-  r->set_source(ValidUtf8(source));
-  r->set_position(position);
-  if (!type.empty()) r->set_type(ValidUtf8(type));
+  r.set_detail(ValidUtf8(detail));
+  r.set_source(ValidUtf8(source));
+  r.set_position(position);
+  if (!type.empty()) r.set_type(ValidUtf8(type));
+  buf_.clear();
+  r.SerializeToString(&buf_);
+  sink_.Put(Table::kRejection, RejectionKey(tenant, event_id, source, position), buf_);
   ++stats_.rejected[std::string(reason)];
   ++(*meta_.mutable_rejected())[std::string(reason)];
   last_reason_ = reason;
   last_detail_ = detail;
 }
 
-Outcome Processor::Offer(std::string_view source, int64_t position,
-                         Result<pb::Event, DecodeError> decoded, const std::string& lane) {
+void Processor::StoreEvent(const pb::Event& e, std::string_view source, int64_t position) {
+  pb::StoredEvent stored;
+  e.SerializeToString(stored.mutable_event());
+  stored.set_source(std::string(source));
+  stored.set_position(position);
+  buf_.clear();
+  stored.SerializeToString(&buf_);
+  sink_.Put(Table::kEvent, EntityKey(e.tenant(), e.event_id()), buf_);
+}
+
+Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
+                         const std::string& lane) {
   last_reason_.clear();
   last_detail_.clear();
   if (options_.until_ms && decoded.ok() && decoded.value().occurred_at_ms() > *options_.until_ms) {
@@ -98,59 +146,58 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
   }
   ++stats_.offered;
   meta_.set_offered(meta_.offered() + 1);
+  const std::string& tenant = decoded.ok() ? decoded.value().tenant() : decoded.error().tenant;
   if (!lane.empty()) {
-    const std::string& tenant = decoded.ok() ? decoded.value().tenant() : decoded.error().tenant;
     auto& lanes = *meta_.mutable_tenant_lanes();
     if (lanes.find(tenant) == lanes.end()) lanes[tenant] = lane;
   }
+  Run& r = RunOf(tenant);
   // Check 1: invalid. The event_id, when readable, still counts as seen.
   if (!decoded.ok()) {
     const DecodeError& err = decoded.error();
     const std::string* id = err.event_id ? &*err.event_id : nullptr;
     Reject(err.tenant, id, err.reason, err.detail, source, position, err.type.value_or(""));
-    if (id) {
-      const std::string dkey = EntityKey(err.tenant, *id);
-      if (!store_.Find<pb::Seen>(Table::kDedupe, dkey)) {
-        store_.Mutable<pb::Seen>(Table::kDedupe, dkey)->set_content_key(err.content_key);
-      }
+    if (id && r.seen.try_emplace(*id, IdOf(err.content_key)).second) {
+      pb::Seen s;
+      s.set_content_key(err.content_key);
+      sink_.Put(Table::kDedupe, EntityKey(err.tenant, *id), s.SerializeAsString());
     }
     return Outcome::kRejected;
   }
   const pb::Event& e = decoded.value();
-  const std::string type(TypeName(e.type()));
+  const std::string_view type = TypeName(e.type());
   // Check 2: duplicate / conflicting duplicate.
-  const std::string dkey = EntityKey(e.tenant(), e.event_id());
   const std::string content = ContentKey(e);
-  if (const auto* seen = store_.Find<pb::Seen>(Table::kDedupe, dkey)) {
-    if (seen->content_key() == content) {
+  const ContentId cid = IdOf(content);
+  auto [seen, fresh] = r.seen.try_emplace(e.event_id(), cid);
+  if (!fresh) {
+    if (seen->second == cid) {
       ++stats_.duplicates;
       meta_.set_duplicates(meta_.duplicates() + 1);
       return Outcome::kDuplicate;
     }
-    Reject(e.tenant(), &e.event_id(), "conflicting_duplicate",
-           "event_id was seen before with different content", source, position, type);
+    Reject(e.tenant(), &e.event_id(), "conflicting_duplicate", "event_id was seen before with different content",
+           source, position, type);
     return Outcome::kRejected;
   }
-  store_.Mutable<pb::Seen>(Table::kDedupe, dkey)->set_content_key(content);
-  {  // the first valid sighting is kept for auditors (GET .../events/{id})
-    pb::StoredEvent stored;
-    e.SerializeToString(stored.mutable_event());
-    stored.set_source(std::string(source));
-    stored.set_position(position);
-    store_.PutRow(Table::kEvent, dkey, stored.SerializeAsString());
+  {
+    pb::Seen s;
+    s.set_content_key(content);
+    sink_.Put(Table::kDedupe, EntityKey(e.tenant(), e.event_id()), s.SerializeAsString());
   }
-  // Check 3: late.
+  StoreEvent(e, source, position);  // the first valid sighting, for auditors
+  // Check 3: late, against the tenant's own watermark.
   const int64_t t = e.occurred_at_ms();
-  if (auto wm = watermark_ms(); wm && t < *wm) {
+  if (r.max_seen && t < *r.max_seen - options_.allowed_lateness_ms) {
     Reject(e.tenant(), &e.event_id(), "late_event",
-           fmt::format("occurred_at is below the watermark {}", FormatRfc3339(Millis(*wm))), source,
-           position, type);
+           fmt::format("occurred_at is below the watermark {}",
+                       FormatRfc3339(Millis(*r.max_seen - options_.allowed_lateness_ms))),
+           source, position, type);
     return Outcome::kRejected;
   }
   if (meta_.has_flushed_through_ms() && t <= meta_.flushed_through_ms()) {
     Reject(e.tenant(), &e.event_id(), "late_event",
-           fmt::format("occurred_at is at or before {}, where an earlier input ended and was "
-                       "applied in full",
+           fmt::format("occurred_at is at or before {}, where an earlier input ended and was applied in full",
                        FormatRfc3339(Millis(meta_.flushed_through_ms()))),
            source, position, type);
     return Outcome::kRejected;
@@ -160,91 +207,112 @@ Outcome Processor::Offer(std::string_view source, int64_t position,
     meta_.set_has_max_seen(true);
     meta_.set_max_seen_ms(t);
   }
-  auto& lane_max = *meta_.mutable_lane_max_seen_ms();
-  if (auto it = lane_max.find(lane); it == lane_max.end() || t > it->second) lane_max[lane] = t;
+  if (!r.max_seen || t > *r.max_seen) {
+    r.max_seen = t;
+    (*meta_.mutable_tenant_max_seen_ms())[e.tenant()] = t;
+  }
   // Check 4: buffer for the canonical place.
-  const std::string pkey = PendingKey(t, e.event_id(), e.tenant());
-  pb::Pending p;
-  e.SerializeToString(p.mutable_event());
-  p.set_source(std::string(source));
-  p.set_position(position);
-  // The key holds the event_id, seen for the first time just above: a new row.
-  *store_.Create<pb::Pending>(Table::kPending, pkey) = p;
-  pending_.emplace(pkey, std::move(p));
-  Drain(false);
+  Pending& p = r.pending[PendingKey(t, e.event_id(), e.tenant())];
+  p.event = std::move(decoded).value();
+  p.source.assign(source);
+  p.position = position;
+  Drain(r, false);
   return Outcome::kAccepted;
 }
 
-void Processor::FireDue(int64_t up_to_ms) {
-  for (;;) {
-    if (timers_.empty()) {
-      if (!horizon_) break;
-      LoadTimers();
-      if (timers_.empty()) break;
-    }
-    if (GetBe64(timers_.front()) > up_to_ms) break;
-    const std::string key(timers_.front());
-    timers_.pop_front();
-    store_.EraseRow(Table::kTimer, key);
-    fold_.Fire(key);
-    history_.Record(GetBe64(key), nullptr,
-                    static_cast<TimerKind>(key[8]) == TimerKind::kGroupExpiry ? "group_expiry"
-                                                                               : "settlement");
+void Processor::Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer) {
+  if (options_.history) {
+    RecordVersions(state_, *r.t, at_ms, cause, timer, sink_);
+  } else {
+    r.t->ClearTouched();
+  }
+}
+
+void Processor::FireDue(Run& r, int64_t up_to_ms) {
+  while (!r.timers.empty() && r.timers.top().deadline_ms <= up_to_ms) {
+    const Timer timer = r.timers.top();
+    r.timers.Pop(*r.t);
+    if (!TimerHeap::Live(*r.t, timer)) continue;  // cancelled: its group closed before it came due
+    fold_.Fire(*r.t, r.timers, timer);
+    Record(r, timer.deadline_ms, nullptr, TimerName(timer.kind));
     ++stats_.timers_fired;
     meta_.set_timers_fired(meta_.timers_fired() + 1);
   }
 }
 
-void Processor::ApplyPending(const std::string& key, const pb::Pending& p) {
-  pb::Event e;
-  const bool parsed = e.ParseFromString(p.event());
-  assert(parsed);
-  (void)parsed;
-  FireDue(e.occurred_at_ms());  // timers due at or before this instant come first
-  pb::Provenance from;
-  from.set_event_id(e.event_id());
-  from.set_source(p.source());
-  from.set_position(p.position());
-  if (auto rej = fold_.Apply(e, from)) {
-    history_.Discard();
-    Reject(e.tenant(), &e.event_id(), rej->reason, rej->detail, p.source(), p.position(),
-           TypeName(e.type()));
+void Processor::ApplyPending(Run& r, const std::string& key, Pending& p) {
+  const pb::Event& e = p.event;
+  FireDue(r, e.occurred_at_ms());  // timers due at or before this instant come first
+  const Cause cause{e.event_id(), state_.InternSource(p.source), p.position};
+  if (auto rej = fold_.Apply(*r.t, r.timers, e, cause)) {
+    r.t->ClearTouched();
+    Reject(e.tenant(), &e.event_id(), rej->reason, rej->detail, p.source, p.position, TypeName(e.type()));
   } else {
-    history_.Record(e.occurred_at_ms(), &from, "");
+    pb::Provenance from;
+    from.set_event_id(e.event_id());
+    from.set_source(p.source);
+    from.set_position(p.position);
+    Record(r, e.occurred_at_ms(), &from, "");
     ++stats_.applied;
     ++stats_.applied_by_type[static_cast<size_t>(e.type())];
     meta_.set_applied(meta_.applied() + 1);
     ++(*meta_.mutable_applied_by_type())[std::string(TypeName(e.type()))];
   }
-  store_.EraseRow(Table::kPending, key);
+  if (p.persisted) unpersisted_deletes_.push_back(key);
 }
 
-void Processor::Drain(bool flush) {
-  const auto wm = watermark_ms();
-  while (!pending_.empty()) {
-    auto it = pending_.begin();
+void Processor::Drain(Run& r, bool flush) {
+  std::optional<int64_t> wm;
+  if (r.max_seen) wm = *r.max_seen - options_.allowed_lateness_ms;
+  while (!r.pending.empty()) {
+    auto it = r.pending.begin();
     if (!flush && !(wm && GetBe64(it->first) < *wm)) break;
-    auto node = pending_.extract(it);
-    ApplyPending(node.key(), node.mapped());
+    auto node = r.pending.extract(it);
+    ApplyPending(r, node.key(), node.mapped());
   }
-  // Every event before the watermark is applied and every later one will be at
-  // or after it, so timers due by then can fire now.
-  if (flush) {
-    if (meta_.has_max_seen()) FireDue(meta_.max_seen_ms());
-  } else if (wm) {
-    FireDue(*wm);
-  }
+  // Every event of this tenant before its watermark is applied and every
+  // later one will be at or after it, so its timers due by then can fire now.
+  if (!flush && wm) FireDue(r, *wm);
 }
 
 void Processor::Flush() {
-  // The greatest time seen on the lanes still held (all of them, for one reader).
-  if (!meta_.lane_max_seen_ms().empty()) {
-    int64_t m = INT64_MIN;
-    for (const auto& [lane, v] : meta_.lane_max_seen_ms()) m = std::max(m, v);
-    meta_.set_max_seen_ms(m);
+  std::optional<int64_t> limit = options_.until_ms;
+  if (!limit && meta_.has_max_seen()) limit = meta_.max_seen_ms();
+  for (auto& [name, r] : runs_) {
+    Drain(*r, true);
+    if (limit) FireDue(*r, *limit);
   }
-  Drain(true);
-  if (meta_.has_max_seen()) meta_.set_flushed_through_ms(meta_.max_seen_ms());
+  if (limit) meta_.set_flushed_through_ms(limit.value());
+}
+
+void Processor::Checkpoint(int64_t log_position) {
+  FISSION_ASSERT(log_position >= meta_.log_position(), "the log position went backwards");
+  WriteBehind(state_, sink_);
+  for (const std::string& k : unpersisted_deletes_) sink_.Delete(Table::kPending, k);
+  unpersisted_deletes_.clear();
+  for (auto& [name, r] : runs_) {
+    for (auto& [key, p] : r->pending) {
+      if (p.persisted) continue;
+      pb::Pending row;
+      p.event.SerializeToString(row.mutable_event());
+      row.set_source(p.source);
+      row.set_position(p.position);
+      buf_.clear();
+      row.SerializeToString(&buf_);
+      sink_.Put(Table::kPending, key, buf_);
+      p.persisted = true;
+    }
+  }
+  meta_.set_log_position(log_position);
+  meta_.clear_watermark_ms();
+  for (const auto& [name, r] : runs_) {  // the lowest over tenants: how far everything is applied
+    if (auto wm = watermark_ms(name); wm && (!meta_.has_watermark_ms() || *wm < meta_.watermark_ms())) {
+      meta_.set_watermark_ms(*wm);
+    }
+  }
+  buf_.clear();
+  meta_.SerializeToString(&buf_);
+  sink_.Put(Table::kMeta, "", buf_);
 }
 
 std::vector<std::string> Processor::DropLane(const std::string& lane) {
@@ -252,75 +320,199 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
   for (const auto& [tenant, l] : meta_.tenant_lanes()) {
     if (l == lane) tenants.push_back(tenant);
   }
-  // Collect first: a Store may not scan over its own uncommitted erases.
-  std::vector<std::pair<Table, std::string>> rows;
   for (const std::string& tenant : tenants) {
+    if (auto it = runs_.find(tenant); it != runs_.end()) {
+      if (last_run_ == it->second.get()) last_run_ = nullptr;
+      for (auto& [key, p] : it->second->pending) {
+        if (p.persisted) unpersisted_deletes_.push_back(key);
+      }
+      runs_.erase(it);
+    }
+    state_.DropTenant(tenant);
+    const std::string prefix = tenant + '\0';
     for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kOrder, Table::kRejection,
                     Table::kLine, Table::kShare, Table::kDedupe, Table::kEvent, Table::kTierChange}) {
-      store_.Scan(t, tenant + '\0', [&](std::string_view k, const google::protobuf::MessageLite&) {
-        rows.emplace_back(t, std::string(k));
-        return true;
-      });
+      sink_.DeletePrefix(t, prefix);
     }
     for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kLine}) {
-      std::string prefix(1, static_cast<char>(t));
-      prefix.append(tenant).push_back('\0');
-      store_.Scan(Table::kHistory, prefix, [&](std::string_view k, const google::protobuf::MessageLite&) {
-        rows.emplace_back(Table::kHistory, std::string(k));
-        return true;
-      });
-    }
-  }
-  for (const auto& [t, k] : rows) store_.EraseRow(t, k);
-  for (const std::string& tenant : tenants) {
-    for (auto it = pending_.begin(); it != pending_.end();) {  // key: be64 event_id 0x00 tenant
-      if (std::string_view(it->first).substr(it->first.rfind('\0') + 1) == tenant) {
-        store_.EraseRow(Table::kPending, it->first);
-        it = pending_.erase(it);
-      } else {
-        ++it;
-      }
+      sink_.DeletePrefix(Table::kHistory, static_cast<char>(t) + prefix);
     }
     meta_.mutable_tenant_lanes()->erase(tenant);
-  }
-  // Timers, held in memory or not, are the timer table's rows. Key: be64
-  // deadline, kind, target (tenant 0x00 ...).
-  const std::set<std::string, std::less<>> dropped(tenants.begin(), tenants.end());
-  std::vector<std::string> timers;
-  if (!dropped.empty()) {
-    store_.Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
-      const std::string_view target = k.substr(9);
-      if (dropped.contains(target.substr(0, target.find('\0')))) timers.emplace_back(k);
-      return true;
-    });
-  }
-  for (const std::string& k : timers) {
-    timers_.erase(k);
-    store_.EraseRow(Table::kTimer, k);
+    meta_.mutable_tenant_max_seen_ms()->erase(tenant);
   }
   meta_.mutable_lane_positions()->erase(lane);
-  meta_.mutable_lane_max_seen_ms()->erase(lane);
   return tenants;
 }
 
-void Processor::SaveMeta(int64_t log_position) {
-  assert(log_position >= meta_.log_position());
-  meta_.set_log_position(log_position);
-  if (auto wm = watermark_ms()) meta_.set_watermark_ms(*wm);
-  *store_.Mutable<pb::ProcessorMeta>(Table::kMeta, "") = meta_;
-}
-
-void Processor::Schedule(const std::string& timer_key) {
-  store_.OverwriteRow(Table::kTimer, timer_key);  // an empty marker: nothing to read
-  if (horizon_ && timer_key >= *horizon_) return;  // beyond the window: read when it comes
-  timers_.insert(timer_key);
-  // Over twice the window: the latest go back to waiting in the Store only.
-  if (timers_.size() > 2 * options_.timer_window) horizon_ = timers_.TruncateTo(options_.timer_window);
-}
-
-void Processor::Cancel(const std::string& timer_key) {
-  timers_.erase(timer_key);
-  store_.EraseRow(Table::kTimer, timer_key);
+void Processor::Load(RowSource& rows) {
+  rows.ScanRows(Table::kMeta, [&](std::string_view k, std::string_view v) { meta_ = Parse<pb::ProcessorMeta>(Table::kMeta, k, v); });
+  if (!options_.history) meta_.set_history_incomplete(true);
+  // Members first (two passes: an upline may sort after its downline), then
+  // what refers to them.
+  struct Upline {
+    Tenant* t;
+    Idx member;
+    std::string upline;
+  };
+  std::vector<Upline> uplines;
+  rows.ScanRows(Table::kMember, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Member>(Table::kMember, k, v);
+    Run& r = RunOf(KeyPart(k, 0));
+    const Idx i = r.t->members.Add(KeyPart(k, 1));
+    Member& m = r.t->members[i];
+    m.tier = state_.tiers.Intern(row.tier());
+    m.growth = row.growth();
+    m.points = row.points();
+    m.checkins = row.checkins();
+    m.checkin_streak = row.checkin_streak();
+    m.has_last_checkin = row.has_last_checkin_day();
+    m.last_checkin_day = row.last_checkin_day();
+    m.bound_at_ms = row.bound_at_ms();
+    m.distributor = row.distributor();
+    m.tier_changes = row.tier_changes();
+    if (row.has_upline()) uplines.push_back({r.t, i, row.upline()});
+  });
+  for (const Upline& u : uplines) {
+    const Idx up = u.t->members.Find(u.upline);
+    FISSION_ASSERT(up != kNone, "a member's upline has no member row");
+    u.t->members[u.member].upline = up;
+  }
+  rows.ScanRows(Table::kDistributor, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Distributor>(Table::kDistributor, k, v);
+    Run& r = RunOf(KeyPart(k, 0));
+    const Idx m = r.t->members.Find(KeyPart(k, 1));
+    FISSION_ASSERT(m != kNone, "a distributor row has no member row");
+    r.t->members[m].dist = static_cast<Idx>(r.t->distributors.size());
+    Distributor& d = r.t->distributors.emplace_back();
+    d.held_fen = row.held_fen();
+    d.pending_fen = row.pending_fen();
+    d.settled_fen = row.settled_fen();
+    d.reversed_fen = row.reversed_fen();
+    d.voided_fen = row.voided_fen();
+    d.clawed_back_fen = row.clawed_back_fen();
+    d.waived_fen = row.waived_fen();
+    d.shares = row.shares();
+    d.downlines = row.downlines();
+    d.lines = row.lines();
+  });
+  auto rule_of = [&](std::string_view tenant, const std::string& name, int64_t at_ms) -> const RuleVersion* {
+    const RuleVersion* rv = rules_.ByName(tenant, name);
+    return rv ? rv : &rules_.For(tenant, Millis(at_ms));
+  };
+  auto provenance = [&](const pb::Provenance& p) {
+    return Provenance{p.event_id(), state_.InternSource(p.source()), p.position()};
+  };
+  rows.ScanRows(Table::kOrder, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Order>(Table::kOrder, k, v);
+    Run& r = RunOf(KeyPart(k, 0));
+    const Idx i = r.t->orders.Add(KeyPart(k, 1));
+    Order& o = r.t->orders[i];
+    o.member = r.t->members.Find(row.member());
+    FISSION_ASSERT(o.member != kNone, "an order's buyer has no member row");
+    o.amount_fen = row.amount_fen();
+    o.commission_base_fen = row.commission_base_fen();
+    o.refunded_fen = row.refunded_fen();
+    o.has_group_id = row.has_group_id();
+    o.group_id = row.group_id();
+    o.paid_at_ms = row.paid_at_ms();
+    o.refund_due = row.refund_due();
+    o.overflow = row.overflow();
+    o.growth = row.growth();
+    o.points = row.points();
+    o.rule = rule_of(r.t->name, row.rule_version(), row.paid_at_ms());
+    o.paid_by = provenance(row.paid_by());
+  });
+  rows.ScanRows(Table::kLine, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Line>(Table::kLine, k, v);
+    Run& r = RunOf(KeyPart(k, 0));
+    const Idx li = static_cast<Idx>(r.t->lines.size());
+    Line& l = r.t->lines.emplace_back();
+    l.distributor = r.t->members.Find(row.distributor());
+    l.order = r.t->orders.Find(row.order_id());
+    FISSION_ASSERT(l.distributor != kNone && l.order != kNone, "a line's distributor or order has no row");
+    l.leader_bonus = row.leader_bonus();
+    l.level = static_cast<uint8_t>(row.level());
+    l.state = StateOf(row.state());
+    l.has_settles_at = row.has_settles_at_ms();
+    l.settles_at_ms = row.settles_at_ms();
+    l.refund_policy = PolicyOf(row.refund_policy());
+    l.freeze_days = row.freeze_days();
+    l.rate_bps = row.rate_bps();
+    l.base_fen = row.base_fen();
+    l.amount_fen = row.amount_fen();
+    l.reversed_fen = row.reversed_fen();
+    l.clawed_back_fen = row.clawed_back_fen();
+    l.waived_fen = row.waived_fen();
+    l.rule = rule_of(r.t->name, row.rule_version(), r.t->orders[l.order].paid_at_ms);
+    l.created_by_timer = row.created_by().event_id().empty() && row.created_by().source().starts_with("timer:");
+    if (!l.created_by_timer) l.created_by = provenance(row.created_by());
+    if (l.state == LineState::kPending && l.has_settles_at) {
+      r.timers.Push(*r.t, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
+    }
+  });
+  // Resolve each order's line references (distributor, level) to lines.
+  for (const auto& [name, r] : runs_) {
+    Tenant& t = *r->t;
+    for (Idx li = 0; li < t.lines.size(); ++li) {
+      const Line& l = t.lines[li];
+      if (l.leader_bonus) continue;
+      Order& o = t.orders[l.order];
+      FISSION_ASSERT(l.level >= 1 && l.level <= 3, "a commission line's level is out of range");
+      o.lines[l.level - 1] = li;
+      o.line_count = std::max<uint8_t>(o.line_count, l.level);
+    }
+  }
+  rows.ScanRows(Table::kShare, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Share>(Table::kShare, k, v);
+    Run& r = RunOf(KeyPart(k, 0));
+    const Idx i = r.t->shares.Add(KeyPart(k, 1));
+    Share& s = r.t->shares[i];
+    s.sharer = r.t->members.Find(row.sharer());
+    FISSION_ASSERT(s.sharer != kNone, "a share's sharer has no member row");
+    s.shared_at_ms = row.shared_at_ms();
+    s.event_id = row.event_id();
+  });
+  rows.ScanRows(Table::kGroup, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Group>(Table::kGroup, k, v);
+    Run& r = RunOf(KeyPart(k, 0));
+    Tenant& t = *r.t;
+    const Idx gi = t.groups.Add(KeyPart(k, 1));
+    Group& g = t.groups[gi];
+    g.status = static_cast<GroupStatus>(row.status());
+    g.leader = t.members.Find(row.leader());
+    g.size = row.size();
+    g.product_id = row.product_id();
+    g.opened_at_ms = row.opened_at_ms();
+    g.expires_at_ms = row.expires_at_ms();
+    g.has_closed_at = row.has_closed_at_ms();
+    g.closed_at_ms = row.closed_at_ms();
+    g.is_virtual = row.virtual_();
+    g.paid_count = row.paid_count();
+    for (const auto& gm : row.members()) {
+      GroupMember m{t.members.Find(gm.member()), gm.joined_at_ms(), gm.paid(), kNone};
+      if (gm.has_order_id()) m.order = t.orders.Find(gm.order_id());
+      g.members.push_back(m);
+    }
+    for (const auto& o : row.refund_due()) g.refund_due.push_back(t.orders.Find(o));
+    g.virtual_success = row.virtual_success();
+    g.leader_bonus_fen = row.leader_bonus_fen();
+    g.leader_bonus_freeze_days = row.leader_bonus_freeze_days();
+    g.rule = rule_of(t.name, row.rule_version(), row.opened_at_ms());
+    if (g.status == GroupStatus::kForming) r.timers.Push(t, Timer{g.expires_at_ms, TimerKind::kGroupExpiry, gi});
+  });
+  rows.ScanRows(Table::kDedupe, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Seen>(Table::kDedupe, k, v);
+    RunOf(KeyPart(k, 0)).seen.emplace(std::string(KeyPart(k, 1)), IdOf(row.content_key()));
+  });
+  rows.ScanRows(Table::kPending, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Pending>(Table::kPending, k, v);
+    Pending p;
+    if (!p.event.ParseFromString(row.event())) throw std::runtime_error("corrupt buffered event");
+    p.source = row.source();
+    p.position = row.position();
+    p.persisted = true;
+    RunOf(p.event.tenant()).pending.emplace(std::string(k), std::move(p));
+  });
 }
 
 }  // namespace fission

@@ -1,92 +1,89 @@
-// The canonical-order processor (spec sections 3 and 4).
+// The canonical-order processor on typed state (spec sections 3 and 4).
 //
 // Offer() takes arriving input in arrival order and runs the checks of
-// section 4: invalid -> rejection; same event_id seen before -> duplicate (same
-// content) or conflicting_duplicate; below the watermark -> late_event;
-// otherwise the event is buffered and applied at its canonical place
-// (occurred_at, event_id) once the watermark passes it, with timers
-// interleaved. Flush() ends a finite input: everything buffered is applied and
-// every timer due by the greatest occurred_at seen fires.
+// section 4: invalid -> rejection; same event_id seen before (within the
+// tenant) -> duplicate (same content) or conflicting_duplicate; below the
+// tenant's watermark -> late_event; otherwise the event is buffered and
+// applied at its canonical place (occurred_at, event_id) once the tenant's
+// watermark passes it, with the tenant's timers interleaved. Flush() ends a
+// finite input: everything buffered is applied and every timer due by the
+// greatest occurred_at seen (over all tenants; with `until_ms`, by that
+// instant) fires.
 //
-// All of its state (dedupe keys, the reorder buffer, timers, watermark and
-// counters) lives in the Store beside the projections, so the engine commits
-// it in the same atomic batch. After a Flush the stream may continue, but any
-// later event at or before the flushed instant is late: it could no longer be
-// applied in canonical order.
+// The watermark is per tenant (section 3 as revised): the greatest
+// occurred_at among the tenant's events that passed checks 1 and 2, minus
+// allowed_lateness_ms. Whether an event is late depends only on its own
+// tenant's events, so any interleaving of tenants (partitions) gives the same
+// books.
+//
+// State is typed (state.h) and held in memory. Rows leave through a
+// RowSink: the rows written once as they happen (rejections, stored events,
+// tier changes, history versions, dedupe keys) and, at Checkpoint, each
+// entity the batch changed, the events still buffered, and the meta row.
 //
 // Pure like the Fold: no clock, no I/O. Not thread-safe.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
+#include "events/decode.h"
 #include "events/rules.h"
 #include "projections/outcome.h"
-#include "fission/v1/events.pb.h"
+#include "fission/v1/records.pb.h"
 #include "projections/fold.h"
-#include "projections/history.h"
-#include "projections/store.h"
-#include "projections/timer_set.h"
+#include "projections/rows.h"
+#include "projections/state.h"
 
 namespace fission {
 
 struct ProcessorOptions {
-  // How far behind the greatest event time seen an event may arrive and still
-  // be applied in order. Larger tolerates more disorder but delays every
-  // projection (and timer) by as much. Default 60 s.
+  // How far behind its tenant's greatest event time seen an event may arrive
+  // and still be applied in order. Larger tolerates more disorder but delays
+  // every projection (and timer) by as much. Default 60 s.
   int64_t allowed_lateness_ms = 60'000;
-  // Keep a version of every distributor, group, member and line at each
-  // instant it changes (history.h), for as-of queries. Default on.
+  // Write a version of every distributor, group, member and line at each
+  // instant it changes, for as-of queries. Default on.
   bool history = true;
   // Replay up to an instant: valid events with occurred_at after it are
-  // passed over (not applied, not rejected, not marked seen). Records whose
-  // time cannot be read are still offered (they are rejected either way).
+  // passed over (not applied, not rejected, not marked seen), and Flush fires
+  // every timer due by it. Records whose time cannot be read are still
+  // offered (they are rejected either way).
   std::optional<int64_t> until_ms = std::nullopt;
-  // Timers held in memory: the earliest this many (at most twice as many
-  // between trims). The rest wait in the Store's timer table and are read a
-  // window at a time as the earlier ones fire, so memory does not grow with
-  // the number pending (a week of settlements: over a million at the 10M
-  // benchmark). About 50 bytes a timer. Default 65,536; at least 1.
-  size_t timer_window = 65'536;
 };
 
+using fission::Outcome;
+using fission::RunStats;
 
-class Processor final : private TimerQueue {
+class Processor {
  public:
-  // Loads the processor's state from `store` (empty store: a new stream).
-  Processor(const RuleBook& rules, Store& store, ProcessorOptions options);
+  // `sink` receives every row the processor writes; it must outlive it.
+  Processor(const RuleBook& rules, RowSink& sink, ProcessorOptions options);
+  ~Processor();
 
-  Outcome OfferJson(std::string_view source, int64_t position, std::string_view line);
-  // `lane` names the input this record came from (a Kafka partition); the
-  // watermark is the smallest over the active lanes. Files use lane "".
-  Outcome OfferProto(std::string_view source, int64_t position, std::string_view bytes,
-                     const std::string& lane = "");
-  // The same for an input decoded already (DecodeJson or DecodeProto, which
-  // are pure and may run on another thread): OfferJson is
-  // Offer(source, position, DecodeJson(line), "").
+  // Loads the state a previous processor checkpointed (an empty source: a
+  // new stream). Call once, before the first Offer.
+  void Load(RowSource& rows);
+
+  // `lane` names the input this record came from (a Kafka partition, ""
+  // for files); the data dir remembers each tenant's lane for DropLane.
   Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
                 const std::string& lane);
-
-  // Declares the lanes the watermark waits for (e.g. the assigned partitions,
-  // less those the engine found idle). A declared lane that has seen no event
-  // yet holds the watermark back. Empty (the default): every lane seen so far.
-  void SetActiveLanes(std::set<std::string> lanes) { active_lanes_ = std::move(lanes); }
-  // Records the last processed position of `lane` in the meta row.
-  void SetLanePosition(const std::string& lane, int64_t position) {
-    (*meta_.mutable_lane_positions())[lane] = position;
+  Outcome OfferJson(std::string_view source, int64_t position, std::string_view line) {
+    return Offer(source, position, DecodeJson(line), "");
   }
-  // Forgets everything this store holds for the tenants that arrive on
-  // `lane`: their projection rows, dedupe keys, rejections, buffered events and
-  // timers, and the lane's position. Used when a partition is revoked: its new
-  // owner rebuilds those tenants from the topic, so no stale copy remains here.
-  // The store must have no uncommitted changes (commit before and after).
-  // Returns the tenants dropped.
-  std::vector<std::string> DropLane(const std::string& lane);
+  // The bytes of a fission.v1.Event (Kafka).
+  Outcome OfferProto(std::string_view source, int64_t position, std::string_view bytes, const std::string& lane) {
+    return Offer(source, position, DecodeProto(bytes), lane);
+  }
 
   // Why the last Offer was rejected (empty if it was not).
   const std::string& last_reason() const { return last_reason_; }
@@ -95,49 +92,76 @@ class Processor final : private TimerQueue {
   // End of a finite input.
   void Flush();
 
-  // Writes the meta row (watermark, counters, `log_position`) into the store.
-  // Call before the engine commits.
-  void SaveMeta(int64_t log_position);
+  // Writes what the batch changed: each dirtied entity once, the buffered
+  // events that are new since the last checkpoint (and deletes those applied
+  // since), and the meta row with `log_position`. After it, the sink holds
+  // everything a restart needs.
+  void Checkpoint(int64_t log_position);
+
+  // Records the last processed position of `lane` in the meta row.
+  void SetLanePosition(const std::string& lane, int64_t position) {
+    (*meta_.mutable_lane_positions())[lane] = position;
+  }
+  // Forgets everything of the tenants that arrive on `lane` (a revoked
+  // partition: its new owner rebuilds them): their state in memory and, through
+  // the sink, their rows (projections, history, dedupe keys, stored events,
+  // rejections, buffered events), and the lane's position. Returns the
+  // tenants. Checkpoint afterwards to make it durable.
+  std::vector<std::string> DropLane(const std::string& lane);
 
   const RunStats& stats() const { return stats_; }
   const pb::ProcessorMeta& meta() const { return meta_; }
-  size_t buffered() const { return pending_.size(); }
-  // Timers held in memory (the earliest pending; see timer_window).
-  size_t timers() const { return timers_.size(); }
-  // Bytes the timers held take in memory (engine/memory.h's "timers").
-  size_t timer_bytes() const { return timers_.bytes(); }
-  // The smallest greatest-occurred_at over the active lanes, minus the
-  // lateness bound; nullopt while a lane has seen nothing (or before any event).
-  std::optional<int64_t> watermark_ms() const;
+  const State& state() const { return state_; }
+  size_t buffered() const;
+  size_t timers() const;
+  // An estimate of the bytes the state in memory takes (entities, ids, index
+  // tables, dedupe keys, timers, buffered events): engine/memory.h's
+  // "typed_state". Walks the tenants: call it per report, not per event.
+  uint64_t MemoryBytes() const;
+  // The tenant's watermark; nullopt before any of its events passed check 2.
+  std::optional<int64_t> watermark_ms(std::string_view tenant) const;
 
  private:
+  struct Pending {
+    pb::Event event;
+    std::string source;
+    int64_t position = 0;
+    bool persisted = false;  // a p row holds it
+  };
+  struct ContentId {
+    uint64_t hi = 0, lo = 0;
+    bool operator==(const ContentId&) const = default;
+  };
+  struct Run {  // one tenant's processing state
+    Tenant* t = nullptr;
+    TimerHeap timers;
+    std::map<std::string, Pending> pending;  // by PendingKey: canonical order
+    StrMap<std::string, ContentId> seen;
+    std::optional<int64_t> max_seen;
+  };
+  static ContentId IdOf(std::string_view content_key);
+
+  Run& RunOf(std::string_view tenant);
   void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
-              std::string_view detail, std::string_view source, int64_t position,
-              std::string_view type);
-  void Drain(bool flush);
-  void FireDue(int64_t up_to_ms);
-  // Reads the next window of timers, from horizon_ on, out of the Store.
-  void LoadTimers();
-  void ApplyPending(const std::string& key, const pb::Pending& p);
+              std::string_view detail, std::string_view source, int64_t position, std::string_view type);
+  void Drain(Run& r, bool flush);
+  void FireDue(Run& r, int64_t up_to_ms);
+  void ApplyPending(Run& r, const std::string& key, Pending& p);
+  void Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer);
+  void StoreEvent(const pb::Event& e, std::string_view source, int64_t position);
 
-  void Schedule(const std::string& timer_key) override;
-  void Cancel(const std::string& timer_key) override;
-
-  Store& store_;
+  const RuleBook& rules_;
+  RowSink& sink_;
   ProcessorOptions options_;
-  HistoryRecorder history_;  // the fold's view of store_
+  State state_;
   Fold fold_;
   pb::ProcessorMeta meta_;
-  std::map<std::string, pb::Pending> pending_;  // canonical order by key
-  // Every scheduled timer is a row of the Store's timer table. timers_ holds
-  // exactly those with keys below horizon_ (all of them when it is nullopt),
-  // in deadline order: the next due is its front, unless it is empty and
-  // horizon_ is set (then LoadTimers reads on).
-  TimerSet timers_;
-  std::optional<std::string> horizon_ = std::string();  // at first: none held yet
+  std::map<std::string, std::unique_ptr<Run>, std::less<>> runs_;
+  Run* last_run_ = nullptr;  // the tenant of the last Offer: most streams have one
+  std::vector<std::string> unpersisted_deletes_;  // p keys applied since the last checkpoint
   RunStats stats_;
-  std::set<std::string> active_lanes_;
   std::string last_reason_, last_detail_;
+  std::string buf_;
 };
 
 }  // namespace fission

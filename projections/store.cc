@@ -47,15 +47,25 @@ google::protobuf::MessageLite* MemStore::MutableRow(Table t, std::string_view ke
   return it->second.get();
 }
 
-void MemStore::EraseRow(Table t, std::string_view key) {
+void MemStore::Put(Table t, std::string_view key, std::string_view value) {
+  auto* r = MutableRow(t, key);
+  if (!r->ParseFromArray(value.data(), static_cast<int>(value.size()))) r->Clear();
+}
+
+void MemStore::Delete(Table t, std::string_view key) {
   auto& m = impl_->Of(t);
   auto it = m.find(key);
   if (it != m.end()) m.erase(it);
 }
 
-void MemStore::PutRow(Table t, std::string_view key, std::string_view bytes) {
-  auto* r = MutableRow(t, key);
-  if (!r->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) r->Clear();
+void MemStore::DeletePrefix(Table t, std::string_view prefix) {
+  auto& m = impl_->Of(t);
+  auto it = m.lower_bound(prefix);
+  while (it != m.end() && it->first.starts_with(prefix)) it = m.erase(it);
+}
+
+void MemStore::ScanRows(Table t, const Fn& fn) {
+  for (const auto& [k, row] : impl_->Of(t)) fn(k, row->SerializeAsString());
 }
 
 void MemStore::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {

@@ -1,14 +1,17 @@
-// The port between the pure folds and whatever keeps their state.
+// The ports between the typed core and whatever keeps its rows.
 //
-// A Store holds rows of the tables in keys.h, each row a protobuf record. The
-// folds read and write rows only through this interface; they never see
-// RocksDB. Two implementations exist: MemStore (tests, the reference fold) and
-// the engine's RocksDB-backed StateDb, which buffers changes and writes them,
-// with the source position, in one atomic WriteBatch.
+// The core (processor.h) holds the projection state as structs in memory
+// and writes rows out through a RowSink: the rows written once as they
+// happen (rejections, stored events, tier changes, history versions, dedupe
+// keys) and, at each checkpoint, every entity the batch changed, encoded once
+// (rows.h). When it starts on a store that is not empty, it reads them back
+// through a RowSource. Readers (export, query, statements) see the rows
+// through the Store port. The rows are protobuf records of
+// schemas/fission/v1/records.proto under the keys of keys.h.
 //
-// Not thread-safe. Pointers returned by Find/Mutable stay valid until the
-// owner checkpoints (StateDb::Commit) or the row is erased; callers must not
-// hold them across a commit.
+// The engine's StateDb implements all three over RocksDB (a RowSink there
+// fills the next commit's WriteBatch); MemStore implements them in memory for
+// tests. None is thread-safe.
 #pragma once
 
 #include <functional>
@@ -24,41 +27,37 @@ namespace fission {
 
 namespace pb = ::fission::v1;
 
+// Where rows go.
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual void Put(Table t, std::string_view key, std::string_view value) = 0;
+  virtual void Delete(Table t, std::string_view key) = 0;
+  // Deletes every row of `t` whose key starts with `prefix`.
+  virtual void DeletePrefix(Table t, std::string_view prefix) = 0;
+};
+
+// Rows written earlier, read back.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  using Fn = std::function<void(std::string_view key, std::string_view value)>;
+  // Every row of table `t`, in key order.
+  virtual void ScanRows(Table t, const Fn& fn) = 0;
+};
+
+// Rows as records, for readers.
 class Store {
  public:
   virtual ~Store() = default;
 
-  // The row, or nullptr when it does not exist. Does not mark it changed.
+  // The row, or nullptr when it does not exist. The pointer stays valid
+  // until the Store is destroyed.
   virtual const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) = 0;
-  // The row, created empty when absent, marked changed.
-  virtual google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) = 0;
-  // The row `key`, which the caller knows does not exist (its key is new by
-  // construction): created empty and marked changed. A Store may skip looking
-  // for it; the default looks, as MutableRow does.
-  virtual google::protobuf::MessageLite* CreateRow(Table t, std::string_view key) {
-    return MutableRow(t, key);
-  }
-  // The row `key`, reset to empty without regard to what was there (for rows
-  // whose old content does not matter, such as timer markers), marked
-  // changed. A Store may skip reading it.
-  virtual google::protobuf::MessageLite* OverwriteRow(Table t, std::string_view key) {
-    auto* row = MutableRow(t, key);
-    row->Clear();
-    return row;
-  }
-  // Removes the row if present.
-  virtual void EraseRow(Table t, std::string_view key) = 0;
-  // Sets the row to the serialized record `bytes` without reading what was
-  // there: for rows written once and never read back by the fold (history
-  // versions, stored events). A Store may make them visible only once
-  // committed.
-  virtual void PutRow(Table t, std::string_view key, std::string_view bytes) = 0;
   using ScanFn =
       std::function<bool(std::string_view key, const google::protobuf::MessageLite& row)>;
   // Visits rows of `t` whose key starts with `prefix` and is at or after
-  // `from`, in key order, until `fn` returns false. Sees every change made so
-  // far through this Store, except PutRow's (which a Store may show only once
-  // committed). `fn` must not change the Store.
+  // `from`, in key order, until `fn` returns false.
   virtual void ScanFrom(Table t, std::string_view prefix, std::string_view from,
                         const ScanFn& fn) = 0;
   // Every row of `t` whose key starts with `prefix`.
@@ -68,29 +67,29 @@ class Store {
   const R* Find(Table t, std::string_view key) {
     return static_cast<const R*>(FindRow(t, key));
   }
-  template <class R>
-  R* Mutable(Table t, std::string_view key) {
-    return static_cast<R*>(MutableRow(t, key));
-  }
-  template <class R>
-  R* Create(Table t, std::string_view key) {
-    return static_cast<R*>(CreateRow(t, key));
-  }
 };
 
 // A new empty record of the type stored in table `t`.
 std::unique_ptr<google::protobuf::MessageLite> NewRow(Table t);
 
-// All of the state in ordered maps; for tests and the reference fold.
-class MemStore final : public Store {
+// All rows in ordered maps, decoded; for tests.
+class MemStore final : public Store, public RowSink, public RowSource {
  public:
   MemStore();
   ~MemStore() override;
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
-  google::protobuf::MessageLite* MutableRow(Table t, std::string_view key) override;
-  void EraseRow(Table t, std::string_view key) override;
-  void PutRow(Table t, std::string_view key, std::string_view bytes) override;
   void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override;
+  // A value that does not parse is stored as an empty record.
+  void Put(Table t, std::string_view key, std::string_view value) override;
+  void Delete(Table t, std::string_view key) override;
+  void DeletePrefix(Table t, std::string_view prefix) override;
+  void ScanRows(Table t, const Fn& fn) override;
+  // The row, created empty when absent (tests that write rows by hand).
+  google::protobuf::MessageLite* MutableRow(Table t, std::string_view key);
+  template <class R>
+  R* Mutable(Table t, std::string_view key) {
+    return static_cast<R*>(MutableRow(t, key));
+  }
 
  private:
   struct Impl;

@@ -95,7 +95,6 @@ int RunReplay(const ReplayArgs& a) {
   auto engine = Engine::Open(a.out, rules.value(), opt);
   if (!engine.ok()) return Fail(engine.error().message);
   Engine& e = *engine.value();
-  if (auto lanes = src.lanes(); !lanes.empty()) e.mutable_processor().SetActiveLanes(std::move(lanes));
   if (!a.quiet) std::cerr << fmt::format("Replaying {} into {}{}\n", src.Describe(), a.out, until ? " up to " + FormatRfc3339(Millis(*until)) : "");
   Progress progress("replayed", src.total(), a.quiet);
   const auto start = std::chrono::steady_clock::now();

@@ -480,10 +480,11 @@ TEST_F(ApiTest, LedgerChecksPassOnTheFoldAndCatchATamperedRow) {
   });
   ASSERT_FALSE(line_key.empty());
   const std::string dkey = EntityKey("shop-00", line.distributor());
-  auto* d = e->db().Mutable<pb::Distributor>(Table::kDistributor, dkey);
-  d->set_waived_fen(d->waived_fen() + 1);
-  auto* l = e->db().Mutable<pb::Line>(Table::kLine, line_key);
-  l->set_amount_fen(l->amount_fen() + 100);
+  pb::Distributor d = *e->db().Find<pb::Distributor>(Table::kDistributor, dkey);
+  d.set_waived_fen(d.waived_fen() + 1);
+  e->db().Put(Table::kDistributor, dkey, d.SerializeAsString());
+  line.set_amount_fen(line.amount_fen() + 100);
+  e->db().Put(Table::kLine, line_key, line.SerializeAsString());
   ASSERT_FALSE(e->db().Commit());
   QueryService q(e->db(), rules_);
   auto checks = q.AuditChecks("shop-00");

@@ -130,8 +130,8 @@ TEST_F(Cli, AFileOfMixedBadInputIsIngestedLineByLine) {
 TEST_F(Cli, TheIngestAndReplaySummariesAccountForMemoryByPart) {
   Write("rules.json", RulesJson());
   Write("e.jsonl", Share("sh", At(1, 8), "D", "s1") + "\n" + Pay("p1", At(1, 9), "M", "o1", 5000, ShareArg("s1")) + "\n");
-  ASSERT_EQ(Run({"ingest", "--data-dir", P("data"), "--rules", P("rules.json"), "--warm-rows-mb", "8",
-                 "--dedupe-filter-mb", "2", P("e.jsonl")}),
+  ASSERT_EQ(Run({"ingest", "--data-dir", P("data"), "--rules", P("rules.json"), "--block-cache-mb", "16",
+                 P("e.jsonl")}),
             0) << err_;
   const size_t at = err_.find("memory: resident ");
   ASSERT_NE(at, std::string::npos) << err_;
@@ -140,7 +140,7 @@ TEST_F(Cli, TheIngestAndReplaySummariesAccountForMemoryByPart) {
     const size_t p = line.find(" " + part + " ");
     return p == std::string::npos ? -1 : std::stol(line.substr(p + part.size() + 2));
   };
-  for (const char* part : {"memtables", "block_cache", "decoded_rows", "commit_buffers", "timers"}) {
+  for (const char* part : {"memtables", "block_cache", "typed_state", "commit_buffers"}) {
     EXPECT_GE(mib(part), 0) << part << " in: " << line;
   }
 #ifdef FISSION_BIN_LINKS_JEMALLOC
@@ -151,19 +151,18 @@ TEST_F(Cli, TheIngestAndReplaySummariesAccountForMemoryByPart) {
   // Under the sanitizers the binary has their allocator: no totals to give.
   EXPECT_EQ(line.find("allocated"), std::string::npos) << line;
 #endif
-  // The arenas are reserved whole; the table grows towards its quarter of the budget.
-  EXPECT_GE(mib("warm_rows"), 6) << line;
-  EXPECT_LE(mib("warm_rows"), 8) << line;
-  EXPECT_EQ(mib("seen_filter"), 2) << line;
+  EXPECT_LE(mib("block_cache"), 16) << line;
   // A replay ends with the same line, for its own settings.
-  ASSERT_EQ(Run({"replay", "--from", P("data"), "--rules", P("rules.json"), "--out", P("rebuilt"), "--warm-rows-mb",
-                 "4", "--dedupe-filter-mb", "1"}),
+  ASSERT_EQ(Run({"replay", "--from", P("data"), "--rules", P("rules.json"), "--out", P("rebuilt"), "--block-cache-mb",
+                 "8"}),
             0) << err_;
   const size_t rat = err_.find("memory: resident ");
   ASSERT_NE(rat, std::string::npos) << err_;
   const std::string rline = err_.substr(rat, err_.find('\n', rat) - rat);
-  EXPECT_NE(rline.find(" seen_filter 1,"), std::string::npos) << rline;
-  EXPECT_NE(rline.find(" timers "), std::string::npos) << rline;
+  EXPECT_NE(rline.find(" typed_state "), std::string::npos) << rline;
+  const size_t bc = rline.find(" block_cache ");
+  ASSERT_NE(bc, std::string::npos) << rline;
+  EXPECT_LE(std::stol(rline.substr(bc + 13)), 8) << rline;
 }
 
 // Limits: a line far over the 64 KiB event limit, with no newline for 256

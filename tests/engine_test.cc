@@ -22,11 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 
 void Ingest(const std::string& dir, const RuleBook& rules, const std::string& events, size_t batch, bool finish,
-            size_t timer_window = ProcessorOptions{}.timer_window, bool decode_thread = true) {
+            bool decode_thread = true) {
   EngineOptions opt;
   opt.batch_events = batch;
   opt.decode_thread = decode_thread;
-  opt.processor.timer_window = timer_window;
   opt.db.sync_commits = false;
   auto e = Engine::Open(dir, rules, opt);
   ASSERT_TRUE(e.ok()) << e.error().message;
@@ -45,7 +44,7 @@ TEST(Engine, MatchesThePureFoldWhateverTheBatchSizeDecodedOnEitherThread) {
   for (bool decode_thread : {true, false}) {
     for (size_t batch : {size_t{1}, size_t{97}, size_t{100'000}}) {
       TempDir dir;
-      Ingest(dir.str(), rules, st.events, batch, true, ProcessorOptions{}.timer_window, decode_thread);
+      Ingest(dir.str(), rules, st.events, batch, true, decode_thread);
       EXPECT_EQ(ExportDir(dir.str()), expected) << "batch " << batch << ", decode thread " << decode_thread;
     }
   }
@@ -157,48 +156,41 @@ TEST(Engine, ADecoderDroppedWithChunksInFlightStopsPromptly) {
   }
 }
 
-// Timers beyond the processor's window wait in the store and are read a
-// window at a time, mid-batch included: the projections do not change, across
-// a restart (then the whole file again) either, and memory holds at most twice
-// the window.
-TEST(Engine, TimersReadAWindowAtATimeFromTheStoreMatchThePureFold) {
+// A new process loads the state its predecessor checkpointed (entities,
+// dedupe keys, buffered events) and derives the timers from it (pending
+// lines, forming groups): stopped half-way without finishing, then fed the
+// whole file again, it ends with the pure fold's export, however batched.
+TEST(Engine, ARestartLoadsTheCheckpointedStateAndMatchesThePureFold) {
   const Stream st = Synthetic(11, 300, 20);
   const std::string expected = PureExport(st);
   RuleBook rules = MustParseRules(st.rules);
   const size_t half = st.events.find('\n', st.events.size() / 2) + 1;
-  for (size_t window : {size_t{1}, size_t{7}, size_t{64}}) {
-    for (size_t batch : {size_t{1}, size_t{97}, size_t{100'000}}) {
-      TempDir dir;
-      Ingest(dir.str(), rules, st.events.substr(0, half), batch, false, window);
-      {
-        EngineOptions opt;
-        opt.processor.timer_window = window;
-        auto e = Engine::Open(dir.str(), rules, opt);
-        ASSERT_TRUE(e.ok()) << e.error().message;
-        size_t stored = 0;
-        e.value()->db().Scan(Table::kTimer, "", [&](std::string_view, const google::protobuf::MessageLite&) {
-          ++stored;
-          return true;
-        });
-        EXPECT_GT(stored, 2 * window) << "the stream leaves more timers pending than the window holds";
-        EXPECT_LE(e.value()->processor().timers(), 2 * window);
-      }
-      Ingest(dir.str(), rules, st.events, batch, true, window);  // the first half again: duplicates
-      EXPECT_EQ(ExportDir(dir.str()), expected) << "window " << window << ", batch " << batch;
+  for (size_t batch : {size_t{1}, size_t{97}, size_t{100'000}}) {
+    TempDir dir;
+    Ingest(dir.str(), rules, st.events.substr(0, half), batch, false);
+    {
+      auto e = Engine::Open(dir.str(), rules, EngineOptions{});
+      ASSERT_TRUE(e.ok()) << e.error().message;
+      EXPECT_GT(e.value()->processor().timers(), 100u) << "the settlements still pending, derived from the lines";
+      EXPECT_GT(e.value()->processor().state().tenants().size(), 0u);
     }
+    Ingest(dir.str(), rules, st.events, batch, true);  // the first half again: duplicates
+    EXPECT_EQ(ExportDir(dir.str()), expected) << "batch " << batch;
   }
 }
 
-// StateDb::Scan merges the uncommitted changes over the committed rows: the
-// same rows, in the same order, as a MemStore given the same changes.
-TEST(StateDb, AScanSeesUncommittedChangesLikeAMemStore) {
+// StateDb as a RowSink: puts, deletes and prefix deletes, committed now and
+// then, leave the same rows, in the same order, as a MemStore given the same
+// calls (what a scan sees after each commit).
+TEST(StateDb, CommittedRowsMatchAMemStoreGivenTheSameWrites) {
   TempDir dir;
   auto db = StateDb::Open(dir.str(), DbOptions{});
   ASSERT_TRUE(db.ok()) << db.error().message;
   StateDb& s = *db.value();
   MemStore m;
   std::mt19937_64 rng(5);
-  auto key = [&] { return "t" + std::to_string(rng() % 3) + '\0' + std::to_string(rng() % 60); };
+  auto tenant = [&] { return "t" + std::to_string(rng() % 3) + (rng() % 4 == 0 ? "\xff" : ""); };
+  auto key = [&] { return tenant() + '\0' + std::to_string(rng() % 60); };
   auto dump = [](Store& st, const std::string& prefix, const std::string& from) {
     std::string out;
     st.ScanFrom(Table::kMember, prefix, from, [&](std::string_view k, const google::protobuf::MessageLite& row) {
@@ -207,28 +199,34 @@ TEST(StateDb, AScanSeesUncommittedChangesLikeAMemStore) {
     });
     return out;
   };
-  int scans_with_changes = 0;
+  int scans = 0, prefix_deletes = 0;
   for (int step = 0; step < 3000; ++step) {
     const int op = static_cast<int>(rng() % 10);
     if (op < 4) {
       const std::string k = key();
-      const int64_t g = static_cast<int64_t>(rng() % 1000);
-      s.Mutable<pb::Member>(Table::kMember, k)->set_growth(g);
-      m.Mutable<pb::Member>(Table::kMember, k)->set_growth(g);
-    } else if (op < 6) {
+      pb::Member row;
+      row.set_growth(static_cast<int64_t>(rng() % 1000));
+      s.Put(Table::kMember, k, row.SerializeAsString());
+      m.Put(Table::kMember, k, row.SerializeAsString());
+    } else if (op < 5) {
       const std::string k = key();
-      s.EraseRow(Table::kMember, k);
-      m.EraseRow(Table::kMember, k);
-    } else if (op < 7) {
-      ASSERT_FALSE(s.Commit().has_value());
+      s.Delete(Table::kMember, k);
+      m.Delete(Table::kMember, k);
+    } else if (op < 6) {
+      const std::string p = tenant() + '\0';
+      s.DeletePrefix(Table::kMember, p);
+      m.DeletePrefix(Table::kMember, p);
+      ++prefix_deletes;
     } else {
-      const std::string prefix = rng() % 2 ? "" : "t" + std::to_string(rng() % 3) + '\0';
+      ASSERT_FALSE(s.Commit().has_value());
+      const std::string prefix = rng() % 2 ? "" : tenant() + '\0';
       const std::string from = rng() % 2 ? "" : key();
-      if (s.uncommitted() > 0) ++scans_with_changes;
       ASSERT_EQ(dump(s, prefix, from), dump(m, prefix, from)) << "step " << step;
+      ++scans;
     }
   }
-  EXPECT_GT(scans_with_changes, 300);
+  EXPECT_GT(scans, 300);
+  EXPECT_GT(prefix_deletes, 100);
 }
 
 // A clean close flushes the memtables: the write-ahead log left behind is

@@ -142,28 +142,33 @@ TEST(Export, CanonicalDumpIsSortedAndNullsAbsentValues) {
 namespace fission::test {
 namespace {
 
-TEST(Lanes, TheWatermarkFollowsTheSlowestPartition) {
+// Spec section 3 as revised: each tenant's watermark comes from its own
+// events, so a shop whose feed runs ten minutes behind another's is not late.
+TEST(Watermark, IsPerTenantSoAShopBehindAnotherIsNotLate) {
   Scenario s;
-  s.processor().SetActiveLanes({"t/0", "t/1"});
-  s.SendOn("t/0", Pay("p1", At(1, 10), "M", "o1", 1000)).SendOn("t/0", Checkin("c1", At(1, 10, 5), "N"));
-  EXPECT_EQ(s.Order("o1"), nullptr) << "partition 1 has said nothing: nothing may be applied yet";
-  s.SendOn("t/1", Checkin("c2", At(1, 10, 2), "Q"));  // watermark = min(10:05, 10:02) - 60 s = 10:01
-  EXPECT_NE(s.Order("o1"), nullptr);
-  EXPECT_EQ(s.Member("N"), nullptr);
-  // An event below the slowest lane's watermark is late, whichever lane brings it.
-  s.SendOn("t/0", Checkin("c3", At(1, 10, 0, 59), "R"));
+  auto in = [](const std::string& tenant, std::string json) { return json.insert(1, R"("tenant":")" + tenant + R"(",)"); };
+  s.SendOn("t/0", in("a", Pay("p1", At(1, 10, 10), "M", "o1", 1000)))
+      .SendOn("t/1", in("b", Pay("p2", At(1, 10, 0), "N", "o2", 1000)));
+  EXPECT_EQ(s.last(), Outcome::kAccepted) << "b's first event is not measured against a's clock";
+  // Within a tenant, lateness is as before.
+  s.SendOn("t/0", in("a", Checkin("c1", At(1, 10, 8), "M")));
   EXPECT_EQ(s.last(), Outcome::kRejected);
   EXPECT_EQ(s.processor().last_reason(), "late_event");
+  EXPECT_EQ(s.processor().watermark_ms("a"), Ms(At(1, 10, 9)));
+  EXPECT_EQ(s.processor().watermark_ms("b"), Ms(At(1, 9, 59)));
 }
 
-TEST(Lanes, AnIdlePartitionLeftOutOfTheActiveSetDoesNotStallTheWatermark) {
+// A tenant's events are applied once its own watermark passes them, whatever
+// another tenant (on another partition) has or has not said.
+TEST(Watermark, ATenantsEventsApplyWhenItsOwnWatermarkPasses) {
   Scenario s;
-  s.processor().SetActiveLanes({"t/0", "t/1"});
-  s.SendOn("t/0", Pay("p1", At(1, 10), "M", "o1", 1000)).SendOn("t/0", Checkin("c1", At(1, 10, 5), "N"));
-  EXPECT_EQ(s.Order("o1"), nullptr);
-  s.processor().SetActiveLanes({"t/0"});  // the engine found t/1 idle
-  s.SendOn("t/0", Checkin("c2", At(1, 10, 5, 1), "Q"));
-  EXPECT_NE(s.Order("o1"), nullptr);
+  auto in = [](const std::string& tenant, std::string json) { return json.insert(1, R"("tenant":")" + tenant + R"(",)"); };
+  s.SendOn("t/1", in("b", Pay("p0", At(1, 9), "Q", "o0", 1000)));
+  s.SendOn("t/0", in("a", Pay("p1", At(1, 10), "M", "o1", 1000)));
+  EXPECT_EQ(s.Order("o1"), nullptr) << "within a's lateness bound: buffered";
+  s.SendOn("t/0", in("a", Checkin("c1", At(1, 10, 2), "N")));
+  ASSERT_NE(s.store().Find<pb::Order>(Table::kOrder, EntityKey("a", "o1")), nullptr);
+  EXPECT_EQ(s.store().Find<pb::Order>(Table::kOrder, EntityKey("b", "o0")), nullptr) << "b's own watermark has not passed it";
 }
 
 TEST(Lanes, UndecodableBytesAreRejectedWithTheirPartitionAndOffset) {
@@ -195,11 +200,12 @@ TEST(Lanes, DroppingALaneForgetsItsTenantsAndNothingElse) {
       .SendOn("t/1", in("b", Pay("p2", At(1, 9), "N", "o2", 1000)))
       .SendOn("t/0", in("a", Checkin("c1", At(1, 9, 0, 30), "M")));  // still buffered
   const auto dropped = s.processor().DropLane("t/0");
+  s.Checkpoint();
   EXPECT_EQ(dropped, std::vector<std::string>{"a"});
   EXPECT_EQ(s.Member("M", "a"), nullptr);
   EXPECT_EQ(s.Dist("D", "a"), nullptr);
   EXPECT_EQ(s.processor().meta().lane_positions().count("t/0"), 0u);
-  EXPECT_EQ(s.processor().meta().lane_max_seen_ms().count("t/0"), 0u);
+  EXPECT_EQ(s.processor().meta().tenant_max_seen_ms().count("a"), 0u);
   s.Flush();
   EXPECT_EQ(s.Member("M", "a"), nullptr) << "the buffered check-in of the dropped tenant was dropped too";
   EXPECT_EQ(s.processor().timers(), 0u) << "the dropped line's settlement timer is gone";
@@ -211,11 +217,9 @@ TEST(Lanes, DroppingALaneForgetsItsTenantsAndNothingElse) {
   EXPECT_EQ(s.Member("M", "a")->checkins(), 1);
 }
 
-// With a window of one timer, the dropped tenant's timers wait in the store,
-// not in memory: the drop finds them there, and the other tenant's still fire.
-TEST(Lanes, DroppingALaneForgetsItsTimersBeyondTheWindowToo) {
-  Scenario s(RulesJson(), 60'000, /*timer_window=*/1);
-  s.processor().SetActiveLanes({"t/0", "t/1"});  // b's lane, read second, is not late
+// The dropped tenant's timers go with it; the other tenant's still fire.
+TEST(Lanes, DroppingALaneForgetsItsTimersAndTheOthersStillFire) {
+  Scenario s;
   auto in = [](const std::string& tenant, std::string json) { return json.insert(1, R"("tenant":")" + tenant + R"(",)"); };
   for (const std::string tenant : {"a", "b"}) {
     const std::string lane = tenant == "a" ? "t/0" : "t/1";
@@ -226,22 +230,12 @@ TEST(Lanes, DroppingALaneForgetsItsTimersBeyondTheWindowToo) {
     }
     s.SendOn(lane, in(tenant, Checkin("c" + tenant, At(1, 10), "X")));  // releases the payments
   }
-  auto stored = [&](const std::string& tenant) {
-    int n = 0;
-    s.store().Scan(Table::kTimer, "", [&](std::string_view k, const google::protobuf::MessageLite&) {
-      n += k.substr(9).starts_with(tenant + '\0');
-      return true;
-    });
-    return n;
-  };
-  ASSERT_EQ(stored("a"), 5) << "one settlement timer per payment";
-  ASSERT_EQ(stored("b"), 5);
-  EXPECT_LE(s.processor().timers(), 2u) << "the window holds at most two";
+  ASSERT_EQ(s.processor().timers(), 10u) << "one settlement timer per payment";
   s.processor().DropLane("t/0");
-  EXPECT_EQ(stored("a"), 0);
-  EXPECT_EQ(stored("b"), 5);
+  s.Checkpoint();
+  EXPECT_EQ(s.processor().timers(), 5u);
   s.SendOn("t/1", in("b", Checkin("late", At(20), "X"))).Flush();
-  EXPECT_EQ(stored("b"), 0);
+  EXPECT_EQ(s.processor().timers(), 0u);
   ASSERT_NE(s.Dist("D", "b"), nullptr);
   EXPECT_EQ(s.Dist("D", "b")->settled_fen(), 500) << "five lines of 100 fen settled";
   EXPECT_EQ(s.Dist("D", "a"), nullptr);
@@ -262,8 +256,8 @@ TEST(Export, MergingDataDirsTakesEachTenantFromTheCopyFurthestAlong) {
   b.SendOn("t/1", in("b", Pay("p2", At(1), "N", "o2", 1000))).SendOn("t/1", in("b", Refund("r2", At(2), "o2", 500))).Flush();
   a.processor().SetLanePosition("t/1", 5);
   b.processor().SetLanePosition("t/1", 9);
-  a.processor().SaveMeta(0);
-  b.processor().SaveMeta(0);
+  a.Checkpoint();
+  b.Checkpoint();
   std::ostringstream out;
   ASSERT_FALSE(ExportMerged({&a.store(), &b.store()}, out).has_value());
   const std::string merged = out.str();

@@ -1,4 +1,4 @@
-// Test harness: drives the pure Processor over a MemStore with JSON events,
+// Test harness: drives the typed core over a MemStore with JSON events,
 // and reads records back. Events are written with small builders so each
 // scenario reads like the story it tells.
 #pragma once
@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -17,7 +16,6 @@
 #include "events/time.h"
 #include "projections/export.h"
 #include "projections/processor.h"
-#include "projections/typed_processor.h"
 
 namespace fission::test {
 
@@ -100,59 +98,23 @@ inline std::string Checkin(const std::string& id, const std::string& t, const st
 inline std::string ShareArg(const std::string& s) { return fmt::format(R"(,"share_id":"{}")", s); }
 inline std::string GroupArg(const std::string& g) { return fmt::format(R"(,"group_id":"{}")", g); }
 
-// Which core the scenarios drive: the Store-port processor (projections/
-// processor.h), or the typed core (projections/typed_processor.h) when the
-// environment says FISSION_SCENARIO_CORE=typed (ctest runs the scenario
-// suites both ways). Either way the rows end up in a MemStore and are read
-// back from it: the typed core writes them behind at a checkpoint, which the
-// harness takes after every offer.
-inline bool TypedScenarios() {
-  const char* v = std::getenv("FISSION_SCENARIO_CORE");
-  return v != nullptr && std::string_view(v) == "typed";
-}
-
-// The typed core's rows, into the scenario's MemStore.
-class MemStoreSink final : public typed::RowSink, public typed::RowSource {
- public:
-  explicit MemStoreSink(MemStore& s) : s_(s) {}
-  void Put(Table t, std::string_view key, std::string_view value) override { s_.PutRow(t, key, value); }
-  void Delete(Table t, std::string_view key) override { s_.EraseRow(t, key); }
-  void Scan(Table t, const Fn& fn) override {
-    s_.Scan(t, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
-      fn(k, row.SerializeAsString());
-      return true;
-    });
-  }
-
- private:
-  MemStore& s_;
-};
-
+// The typed core (projections/processor.h) with a MemStore as its sink: a
+// checkpoint after every offer writes behind what it changed, so each
+// accessor reads the rows a data dir would hold at that point.
 class Scenario {
  public:
-  explicit Scenario(const std::string& rules_json = RulesJson(), int64_t lateness_ms = 60'000,
-                    size_t timer_window = ProcessorOptions{}.timer_window)
-      : rules_(MustParseRules(rules_json)), sink_(store_) {
-    if (TypedScenarios()) {
-      typed_ = std::make_unique<typed::Processor>(rules_, sink_,
-                                                   typed::ProcessorOptions{.allowed_lateness_ms = lateness_ms});
-      typed_->Load(sink_);
-    } else {
-      processor_ = std::make_unique<Processor>(
-          rules_, store_, ProcessorOptions{.allowed_lateness_ms = lateness_ms, .timer_window = timer_window});
-    }
+  explicit Scenario(const std::string& rules_json = RulesJson(), int64_t lateness_ms = 60'000)
+      : rules_(MustParseRules(rules_json)),
+        options_{.allowed_lateness_ms = lateness_ms},
+        processor_(std::make_unique<Processor>(rules_, store_, options_)) {
+    processor_->Load(store_);
   }
 
   // Offers events in the given arrival order; each is line n of "test.jsonl".
   Scenario& Send(std::initializer_list<std::string> lines) {
     for (const auto& l : lines) {
-      ++position_;
-      if (typed_) {
-        last_ = typed_->OfferJson("test.jsonl", position_, l);
-        typed_->Checkpoint(position_);
-      } else {
-        last_ = processor_->OfferJson("test.jsonl", position_, l);
-      }
+      last_ = processor_->OfferJson("test.jsonl", ++position_, l);
+      processor_->Checkpoint(position_);
     }
     return *this;
   }
@@ -160,23 +122,27 @@ class Scenario {
   Scenario& SendOn(const std::string& lane, const std::string& json) {
     auto e = DecodeJson(json);
     EXPECT_TRUE(e.ok()) << json;
-    ++position_;
-    if (typed_) {
-      last_ = typed_->Offer(lane, position_, DecodeProto(e.value().SerializeAsString()), lane);
-      typed_->Checkpoint(position_);
-    } else {
-      last_ = processor_->OfferProto(lane, position_, e.value().SerializeAsString(), lane);
-    }
+    last_ = processor_->OfferProto(lane, ++position_, e.value().SerializeAsString(), lane);
+    processor_->Checkpoint(position_);
+    return *this;
+  }
+  // Stops the processor and starts a new one on what it checkpointed (a
+  // restart of the process).
+  Scenario& Restart() {
+    processor_->Checkpoint(position_);
+    processor_ = std::make_unique<Processor>(rules_, store_, options_);
+    processor_->Load(store_);
+    return *this;
+  }
+  // Writes the processor's meta row (after SetLanePosition, say).
+  Scenario& Checkpoint() {
+    processor_->Checkpoint(position_);
     return *this;
   }
   Processor& processor() { return *processor_; }
   Scenario& Flush() {
-    if (typed_) {
-      typed_->Flush();
-      typed_->Checkpoint(position_);
-    } else {
-      processor_->Flush();
-    }
+    processor_->Flush();
+    processor_->Checkpoint(position_);
     return *this;
   }
   Outcome last() const { return last_; }
@@ -224,16 +190,15 @@ class Scenario {
     const auto* d = Dist(dist);
     return d ? d->settled_fen() - d->clawed_back_fen() : 0;
   }
-  const RunStats& stats() const { return typed_ ? typed_->stats() : processor_->stats(); }
+  const RunStats& stats() const { return processor_->stats(); }
   MemStore& store() { return store_; }
 
  private:
   RuleBook rules_;
   MemStore store_;
-  MemStoreSink sink_;
   pb::Member member_;
-  std::unique_ptr<Processor> processor_;        // the Store-port core, or
-  std::unique_ptr<typed::Processor> typed_;     // the typed core
+  ProcessorOptions options_;
+  std::unique_ptr<Processor> processor_;
   int64_t position_ = 0;
   Outcome last_ = Outcome::kAccepted;
 };
@@ -248,7 +213,17 @@ inline void ExpectLedgerBalanced(Store& s) {
     prefix.push_back('\0');
     s.Scan(Table::kLine, prefix, [&](std::string_view, const google::protobuf::MessageLite& lr) {
       const auto& l = static_cast<const pb::Line&>(lr);
-      AddLineToTotals(&sum, l, +1);
+      // Spec section 7's formulas, summed here independently of the fold.
+      const int64_t net = l.amount_fen() - l.reversed_fen();
+      switch (l.state()) {
+        case pb::HELD: sum.set_held_fen(sum.held_fen() + net); break;
+        case pb::PENDING: sum.set_pending_fen(sum.pending_fen() + net); break;
+        case pb::SETTLED: sum.set_settled_fen(sum.settled_fen() + net); break;
+        default: sum.set_voided_fen(sum.voided_fen() + net); break;
+      }
+      sum.set_reversed_fen(sum.reversed_fen() + l.reversed_fen());
+      sum.set_clawed_back_fen(sum.clawed_back_fen() + l.clawed_back_fen());
+      sum.set_waived_fen(sum.waived_fen() + l.waived_fen());
       EXPECT_GE(l.amount_fen(), l.reversed_fen() + l.clawed_back_fen() + l.waived_fen()) << "line over-reduced";
       ++lines;
       return true;

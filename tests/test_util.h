@@ -83,6 +83,7 @@ inline std::string PureExport(const Stream& st) {
   int64_t n = 0;
   for (std::string l; std::getline(in, l);) p.OfferJson("stream.jsonl", ++n, l);
   p.Flush();
+  p.Checkpoint(n);
   ExpectLedgerBalanced(store);
   std::ostringstream out;
   ExportAll(store, out);

@@ -44,13 +44,9 @@ EngineRun RunEngine(const Plan& plan, const std::string& work_dir) {
   }
   EngineOptions opt;
   opt.processor.allowed_lateness_ms = plan.allowed_lateness_ms;
-  opt.processor.timer_window = plan.timer_window;
   opt.decode_thread = plan.decode_thread;
   opt.batch_events = plan.batch_events;
   opt.db.sync_commits = plan.sync_commits;
-  opt.db.cache_rows_max = plan.cache_rows_max;
-  opt.db.warm_rows_bytes = plan.warm_rows_bytes;
-  opt.db.dedupe_filter_bytes = plan.dedupe_filter_bytes;
   opt.db.env = env.get();
   const std::string dir = work_dir + "/data";
   std::filesystem::remove_all(dir);

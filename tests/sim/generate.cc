@@ -387,17 +387,7 @@ Plan Generate(uint64_t seed, const GenOptions& options) {
   plan.allowed_lateness_ms = rng.Pick(std::vector<int64_t>{0, 60'000, 60'000, 30 * kMinute, 6 * kHour});
   plan.sync_commits = rng.Chance(0.5);
   plan.batch_events = static_cast<size_t>(rng.Pick(std::vector<int64_t>{1, 7, 64, 1000}));
-  {  // from a stream of their own, so the other draws of a seed stay as they were
-    Rng caches(seed ^ 0x5eed'cace'0000'0001ULL);
-    plan.cache_rows_max = static_cast<size_t>(caches.Pick(std::vector<int64_t>{16, 200, 50'000}));
-    plan.warm_rows_bytes = static_cast<size_t>(caches.Pick(std::vector<int64_t>{0, 64 << 10, 128 << 20}));
-    plan.dedupe_filter_bytes = static_cast<size_t>(caches.Pick(std::vector<int64_t>{0, 64, 16 << 20}));
-  }
-  {
-    Rng timers(seed ^ 0x5eed'0000'7133'0002ULL);
-    plan.timer_window = static_cast<size_t>(timers.Pick(std::vector<int64_t>{1, 3, 40, 65'536}));
-  }
-  {
+  {  // from a stream of its own, so the other draws of a seed stay as they were
     Rng threads(seed ^ 0x5eed'0000'dec0'0003ULL);
     plan.decode_thread = threads.Chance(0.5);
   }

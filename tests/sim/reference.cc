@@ -554,7 +554,7 @@ class Model {
 
 }  // namespace
 
-std::vector<std::string> ReferenceExport(const Plan& plan, bool per_tenant_watermark) {
+std::vector<std::string> ReferenceExport(const Plan& plan) {
   // Arrival pass: checks 1-3 of section 4.
   std::vector<Rejection> rejections;
   std::vector<Accepted> accepted;
@@ -578,11 +578,10 @@ std::vector<std::string> ReferenceExport(const Plan& plan, bool per_tenant_water
         continue;
       }
       seen.emplace(k, e);
-      std::optional<int64_t> own_max = max_seen;
-      if (per_tenant_watermark) {
-        auto m = tenant_max_seen.find(e.tenant);
-        own_max = m == tenant_max_seen.end() ? std::nullopt : std::optional<int64_t>(m->second);
-      }
+      // The watermark is the tenant's own (spec section 3, revised).
+      auto m = tenant_max_seen.find(e.tenant);
+      const std::optional<int64_t> own_max =
+          m == tenant_max_seen.end() ? std::nullopt : std::optional<int64_t>(m->second);
       if ((own_max && e.t < *own_max - plan.allowed_lateness_ms) || (flushed_through && e.t <= *flushed_through)) {
         rejections.push_back({e.tenant, e.id, "late_event", in.source, position});
         continue;

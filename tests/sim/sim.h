@@ -106,14 +106,6 @@ struct Plan {
   int64_t allowed_lateness_ms = 60'000;
   bool sync_commits = true;
   size_t batch_events = 64;
-  // The caches in front of RocksDB (engine/warm_rows.h), drawn small enough
-  // that rows cycle through them: decoded rows, warm bytes, filter bytes.
-  size_t cache_rows_max = 50'000;
-  size_t warm_rows_bytes = 128u << 20;
-  size_t dedupe_filter_bytes = 16u << 20;
-  // Timers the processor holds in memory (ProcessorOptions::timer_window),
-  // drawn small enough that they are read from the store a window at a time.
-  size_t timer_window = 65'536;
   // Decode on a second thread ahead of the fold (EngineOptions::decode_thread).
   bool decode_thread = true;
   std::vector<Input> inputs;  // the last one ends with kFinish
@@ -133,9 +125,7 @@ std::string RulesJson(const SimRules& rules);
 
 // The canonical export by the reference fold: one JSON object per line, with
 // the fields spec section 7 requires.
-// `per_tenant_watermark`: spec section 3 as revised (each tenant's watermark
-// from its own events); false: one watermark over every event.
-std::vector<std::string> ReferenceExport(const Plan& plan, bool per_tenant_watermark = false);
+std::vector<std::string> ReferenceExport(const Plan& plan);
 
 struct EngineRun {
   std::vector<std::string> lines;  // the engine's export

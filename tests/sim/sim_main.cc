@@ -26,9 +26,7 @@ void Dump(const fission::sim::Plan& plan, const std::string& dir) {
   std::ofstream p(dir + "/plan.txt");
   p << fmt::format("seed {}\nallowed_lateness_ms {}\nsync_commits {}\nbatch_events {}\n", plan.seed,
                    plan.allowed_lateness_ms, plan.sync_commits, plan.batch_events);
-  p << fmt::format("cache_rows_max {}\nwarm_rows_bytes {}\ndedupe_filter_bytes {}\ntimer_window {}\ndecode_thread {}\n",
-                   plan.cache_rows_max, plan.warm_rows_bytes, plan.dedupe_filter_bytes, plan.timer_window,
-                   plan.decode_thread);
+  p << fmt::format("decode_thread {}\n", plan.decode_thread);
   for (const auto& in : plan.inputs) {
     p << fmt::format("{}: {} lines, ends with {}", in.source, in.lines.size(),
                      in.ending == fission::sim::Ending::kFinish ? "finish" : "restart");

@@ -1,5 +1,5 @@
-// The typed core (projections/typed_*.h) against the simulator's independent
-// reference fold: seeded streams with disorder, duplicates, invalid lines,
+// The typed core (projections/processor.h) alone, without the engine,
+// against the simulator's independent reference fold: seeded streams with disorder, duplicates, invalid lines,
 // several inputs and restarts (a checkpoint, then a new processor that loads
 // what the old one wrote), with the revised section 3 (per-tenant watermark).
 #include <gtest/gtest.h>
@@ -7,40 +7,22 @@
 #include <sstream>
 
 #include "projections/export.h"
-#include "projections/typed_processor.h"
+#include "projections/processor.h"
 #include "tests/sim/sim.h"
 
-namespace fission::typed {
+namespace fission {
 namespace {
 
-// The rows the processor writes, kept in a MemStore so the export reads them.
-class MemSink final : public RowSink, public RowSource {
- public:
-  void Put(Table t, std::string_view key, std::string_view value) override {
-    ++puts;
-    store.PutRow(t, key, value);
-  }
-  void Delete(Table t, std::string_view key) override { store.EraseRow(t, key); }
-  void Scan(Table t, const Fn& fn) override {
-    store.Scan(t, "", [&](std::string_view k, const google::protobuf::MessageLite& row) {
-      fn(k, row.SerializeAsString());
-      return true;
-    });
-  }
-  MemStore store;
-  int64_t puts = 0;
-};
-
-struct TypedRun {
+struct CoreRun {
   std::vector<std::string> lines;
   int64_t restarts = 0;
 };
 
-TypedRun RunTyped(const sim::Plan& plan) {
-  TypedRun out;
+CoreRun RunCore(const sim::Plan& plan) {
+  CoreRun out;
   auto rules = ParseRules(sim::RulesJson(plan.rules));
   EXPECT_TRUE(rules.ok());
-  MemSink sink;
+  MemStore sink;
   const ProcessorOptions opt{.allowed_lateness_ms = plan.allowed_lateness_ms};
   auto p = std::make_unique<Processor>(rules.value(), sink, opt);
   p->Load(sink);
@@ -62,18 +44,18 @@ TypedRun RunTyped(const sim::Plan& plan) {
     }
   }
   std::ostringstream os;
-  ExportAll(sink.store, os);
+  ExportAll(sink, os);
   std::istringstream is(os.str());
   for (std::string l; std::getline(is, l);) out.lines.push_back(l);
   return out;
 }
 
-TEST(TypedCore, MatchesTheReferenceFoldOnSeededStreamsWithRestarts) {
+TEST(Core, MatchesTheReferenceFoldOnSeededStreamsWithRestarts) {
   int64_t restarts = 0, lines = 0;
   for (uint64_t seed = 1; seed <= 150; ++seed) {
     const sim::Plan plan = sim::Generate(seed, sim::GenOptions{.events = 400, .faults = false});
-    const TypedRun run = RunTyped(plan);
-    const std::string diff = sim::Compare(run.lines, sim::ReferenceExport(plan, /*per_tenant_watermark=*/true));
+    const CoreRun run = RunCore(plan);
+    const std::string diff = sim::Compare(run.lines, sim::ReferenceExport(plan));
     ASSERT_EQ(diff, "") << "seed " << seed;
     restarts += run.restarts;
     lines += static_cast<int64_t>(run.lines.size());
@@ -83,4 +65,4 @@ TEST(TypedCore, MatchesTheReferenceFoldOnSeededStreamsWithRestarts) {
 }
 
 }  // namespace
-}  // namespace fission::typed
+}  // namespace fission

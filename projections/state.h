@@ -1,4 +1,4 @@
-// The projection state as plain structs, for the typed core (typed_fold.h).
+// The projection state as plain structs, for the typed core (fold.h).
 //
 // Every entity of spec section 6 (member, distributor totals, commission
 // line, order, group, share) is a struct of integers and a few strings, held
@@ -14,7 +14,7 @@
 //   - `touched`: changed by the event or timer being applied (Record writes a
 //     version of each, for as-of queries).
 // Nothing here does I/O; encoding to the stored rows (records.proto, keys.h)
-// happens in typed_rows.h, on the way out.
+// happens in rows.h, on the way out.
 //
 // Not thread-safe.
 #pragma once
@@ -35,7 +35,7 @@
 #include "events/rules.h"
 #include "events/types.h"
 
-namespace fission::typed {
+namespace fission {
 
 // Hash maps keyed by strings, looked up by std::string_view without a copy
 // (Debian's Abseil has its own string_view, so the transparent functors are
@@ -273,4 +273,4 @@ class State {
   StrMap<std::string, uint32_t> source_ids_;
 };
 
-}  // namespace fission::typed
+}  // namespace fission

@@ -1,6 +1,6 @@
-#include "projections/typed_rows.h"
+#include "projections/rows.h"
 
-namespace fission::typed {
+namespace fission {
 namespace {
 
 pb::RefundPolicy PolicyRow(RefundAfterSettlement p) {
@@ -242,4 +242,4 @@ void RecordVersions(const State& s, Tenant& t, int64_t at_ms, const pb::Provenan
   t.ClearTouched();
 }
 
-}  // namespace fission::typed
+}  // namespace fission

@@ -13,19 +13,12 @@
 
 #include "fission/v1/records.pb.h"
 #include "projections/keys.h"
-#include "projections/typed_state.h"
+#include "projections/store.h"
+#include "projections/state.h"
 
-namespace fission::typed {
+namespace fission {
 
 namespace pb = ::fission::v1;
-
-// Where rows go: a batch on its way to RocksDB, or a MemStore in tests.
-class RowSink {
- public:
-  virtual ~RowSink() = default;
-  virtual void Put(Table t, std::string_view key, std::string_view value) = 0;
-  virtual void Delete(Table t, std::string_view key) = 0;
-};
 
 // The stored row of each entity.
 pb::Member MemberRow(const State& s, const Tenant& t, Idx m);
@@ -50,4 +43,4 @@ void WriteBehind(State& s, RowSink& sink);
 void RecordVersions(const State& s, Tenant& t, int64_t at_ms, const pb::Provenance* cause,
                     std::string_view timer, RowSink& sink);
 
-}  // namespace fission::typed
+}  // namespace fission

@@ -1,8 +1,8 @@
-#include "projections/typed_state.h"
+#include "projections/state.h"
 
 #include <algorithm>
 
-namespace fission::typed {
+namespace fission {
 
 void Tenant::TouchMember(Idx m) {
   Member& x = members[m];
@@ -139,4 +139,4 @@ uint32_t State::InternSource(std::string_view source) {
   return id;
 }
 
-}  // namespace fission::typed
+}  // namespace fission
