@@ -170,6 +170,17 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
     const auto start = std::chrono::steady_clock::now();
     IngestProgress p;
     bool more = true;
+    // Progress counts the lines of commits that are written, not of those
+    // still in flight on the writer thread (StateDb::Commit).
+    if (auto err = db_->Drain()) return err;
+    const int64_t base = db_->commits_written();
+    std::vector<int64_t> lines_through;  // by commit of this call: lines in it and before
+    auto report = [&] {
+      const int64_t written = db_->commits_written() - base;
+      p.lines = written > 0 ? lines_through[static_cast<size_t>(written - 1)] : 0;
+      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (progress) progress(p);
+    };
     while (more) {
       batch.clear();
       // Catch up first if a previous batch's processing failed half-way.
@@ -177,9 +188,9 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
         if (auto err = ProcessLog()) return err;
       }
       // Records are processed as they are read (in memory only), and the batch
-      // ends at its count or byte budget. The log append then precedes the
-      // commit of the effects and of the position: a crash before the commit
-      // leaves the records past the stored position, to be processed again.
+      // ends at its count or byte budget. The records then go into the log in
+      // the same commit as their effects and the new position: a crash
+      // before it is written loses both, and the input is fed again.
       while (batch.size() < options_.batch_events && db_->uncommitted_bytes() < options_.batch_bytes) {
         DecodeAhead::Item* it = next_item();
         if (!(more = it != nullptr)) break;
@@ -187,11 +198,13 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
         Offer(r, std::move(*it->decoded));
       }
       const int64_t first_seq = db_->log_head() + 1;
-      if (auto err = db_->AppendLog(batch)) return err;
+      db_->AppendLog(batch);
       if (auto err = Checkpoint(first_seq + static_cast<int64_t>(batch.size()) - 1)) return err;
-      p.lines += static_cast<int64_t>(batch.size());
-      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (progress) progress(p);
+      lines_through.push_back((lines_through.empty() ? 0 : lines_through.back()) + static_cast<int64_t>(batch.size()));
+      if (!more) {
+        if (auto err = db_->Drain()) return err;
+      }
+      report();
     }
   } catch (const std::exception& ex) {
     return DbError{ex.what()};
@@ -216,9 +229,10 @@ std::optional<DbError> Engine::Finish() {
   try {
     processor_->Flush();
     if (auto err = Checkpoint(processor_->meta().log_position())) return err;
-    // Without a sync per commit, the end of the input is made durable once.
+    // Without a sync per commit, the end of the input is made durable once;
+    // either way it is written before Finish returns.
     if (!options_.db.sync_commits) return db_->Sync();
-    return std::nullopt;
+    return db_->Drain();
   } catch (const std::exception& ex) {
     return DbError{ex.what()};
   }

@@ -26,6 +26,8 @@
 // are processed on restart.
 #include "engine/state_db.h"
 
+#include "events/assert.h"
+
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -182,6 +184,14 @@ StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
 }
 
 StateDb::~StateDb() {
+  if (writer_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    writer_thread_.join();
+  }
   if (writer_) {
     // A clean close leaves no write-ahead log to replay: the next writer opens
     // faster, and a reader (replay's source, `digest`, `serve`) does not load
@@ -221,6 +231,7 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, 
   }
   if (!s.ok()) return R::Error({fmt::format("data dir '{}': {}", dir, s.ToString())});
   state->writer_ = true;
+  if (options.write_thread) state->writer_thread_ = std::thread([p = state.get()] { p->WriterLoop(); });
   return state;
 }
 
@@ -267,7 +278,13 @@ const std::string& StateDb::Full(Table t, std::string_view key) {
   return key_;
 }
 
+void StateDb::WaitWritten() {
+  if (!writer_thread_.joinable()) return;
+  if (auto err = Drain()) throw std::runtime_error(err->message);
+}
+
 const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view key) {
+  WaitWritten();
   const std::string& full = Full(t, key);
   if (auto it = found_.find(full); it != found_.end()) return it->second.get();
   if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
@@ -286,6 +303,7 @@ const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view 
 }
 
 void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {
+  WaitWritten();
   if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
   const std::string full_prefix = FullKey(t, prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), column(t)));
@@ -303,6 +321,7 @@ void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, 
 }
 
 void StateDb::ScanRows(Table t, const Fn& fn) {
+  WaitWritten();
   if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
   const std::string prefix(1, static_cast<char>(t));
   rocksdb::ReadOptions ro;
@@ -316,42 +335,123 @@ void StateDb::ScanRows(Table t, const Fn& fn) {
   if (!it->status().ok()) throw std::runtime_error(fmt::format("RocksDB scan failed: {}", it->status().ToString()));
 }
 
-void StateDb::Put(Table t, std::string_view key, std::string_view value) {
-  const std::string& full = Full(t, key);
-  batch_.Put(column(t), full, rocksdb::Slice(value.data(), value.size()));
-  batch_bytes_ += full.size() + value.size();
+void StateDb::Add(Op::Kind kind, Table t, std::string_view key, std::string_view value) {
+  Pending& p = *fill_;
+  Op op{kind, InAuditColumn(static_cast<char>(t)), static_cast<uint32_t>(p.arena.size()),
+        static_cast<uint32_t>(key.size() + 1), 0, static_cast<uint32_t>(value.size())};
+  p.arena.push_back(static_cast<char>(t));
+  p.arena.append(key);
+  op.value_off = static_cast<uint32_t>(p.arena.size());
+  p.arena.append(value);
+  FISSION_ASSERT(p.arena.size() < (uint64_t{1} << 32), "a commit's rows passed 4 GiB");
+  p.ops.push_back(op);
 }
 
-void StateDb::Delete(Table t, std::string_view key) {
-  const std::string& full = Full(t, key);
-  batch_.Delete(column(t), full);
-  batch_bytes_ += full.size();
-}
+void StateDb::Put(Table t, std::string_view key, std::string_view value) { Add(Op::kPut, t, key, value); }
+
+void StateDb::Delete(Table t, std::string_view key) { Add(Op::kDelete, t, key, {}); }
 
 void StateDb::DeletePrefix(Table t, std::string_view prefix) {
-  const std::string begin = FullKey(t, prefix);
-  std::string end = begin;  // the first key past every key that starts with `begin`
+  // The end: the first key past every key that starts with the prefix.
+  std::string end = FullKey(t, prefix);
   while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
   if (end.empty()) throw std::logic_error("DeletePrefix of an unbounded range");
   end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-  batch_.DeleteRange(column(t), begin, end);
-  batch_bytes_ += begin.size() + end.size();
+  Add(Op::kDeleteRange, t, prefix, end);
 }
 
-std::optional<DbError> StateDb::Commit() {
-  if (batch_.Count() == 0) return std::nullopt;
+std::optional<DbError> StateDb::Write(Pending& p) {
+  // Default-family operations go in key order within each stretch between
+  // two range deletions (which must keep their place among the puts); a
+  // stable sort keeps the later of two writes of one key later. The audit
+  // family's memtable is a vector, sorted at flush: its rows go as they came.
+  batch_.Clear();
+  auto key = [&](const Op& op) { return rocksdb::Slice(p.arena.data() + op.key_off, op.key_len); };
+  auto value = [&](const Op& op) { return rocksdb::Slice(p.arena.data() + op.value_off, op.value_len); };
+  auto emit = [&](const Op& op) {
+    rocksdb::ColumnFamilyHandle* cf = op.audit ? audit_ : handles_[0];
+    switch (op.kind) {
+      case Op::kPut: batch_.Put(cf, key(op), value(op)); break;
+      case Op::kDelete: batch_.Delete(cf, key(op)); break;
+      case Op::kDeleteRange: batch_.DeleteRange(cf, key(op), value(op)); break;
+    }
+  };
+  size_t start = 0;
+  while (start < p.ops.size()) {
+    size_t end = start;
+    while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
+    order_.clear();
+    for (size_t i = start; i < end; ++i) {
+      if (p.ops[i].audit) {
+        emit(p.ops[i]);
+      } else {
+        order_.push_back(static_cast<uint32_t>(i));
+      }
+    }
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](uint32_t a, uint32_t b) { return key(p.ops[a]).compare(key(p.ops[b])) < 0; });
+    for (uint32_t i : order_) emit(p.ops[i]);
+    if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
+    start = end + 1;
+  }
+  p.ops.clear();
+  p.arena.clear();
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_commits;
   rocksdb::Status s = db_->Write(wo, &batch_);
   if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
-  audit_unflushed_ = true;
-  batch_.Clear();
-  batch_bytes_ = 0;
+  return std::nullopt;
+}
+
+void StateDb::WriterLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return busy_ || stop_; });
+    if (!busy_) return;  // stopping, nothing in flight
+    lock.unlock();
+    std::optional<DbError> err = Write(*writing_);
+    const uint64_t bytes = batch_.Data().capacity() + writing_->arena.capacity() + writing_->ops.capacity() * sizeof(Op);
+    lock.lock();
+    writer_bytes_ = bytes;
+    if (err && !write_error_) write_error_ = std::move(err);
+    if (!err) ++commits_written_;
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
+std::optional<DbError> StateDb::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !busy_; });
+  return write_error_;
+}
+
+int64_t StateDb::commits_written() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return commits_written_;
+}
+
+std::optional<DbError> StateDb::Commit() {
+  if (fill_->ops.empty()) return Drain();
   found_.clear();
+  audit_unflushed_ = true;
+  if (!writer_thread_.joinable()) {
+    if (write_error_) return write_error_;
+    write_error_ = Write(*fill_);
+    if (!write_error_) ++commits_written_;
+    return write_error_;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !busy_; });
+  if (write_error_) return write_error_;  // nothing more goes after a failed write
+  std::swap(fill_, writing_);
+  busy_ = true;
+  cv_.notify_all();
   return std::nullopt;
 }
 
 void StateDb::PrepareAuditReads() {
+  WaitWritten();
   if (!vector_audit_ || !audit_unflushed_) return;
   // An iterator over a vector memtable sorts a copy of it; flushed, the rows
   // are read from sorted tables instead.
@@ -363,28 +463,25 @@ void StateDb::PrepareAuditReads() {
 }
 
 std::optional<DbError> StateDb::Sync() {
+  if (auto err = Drain()) return err;
   rocksdb::Status s = db_->SyncWAL();
   if (!s.ok()) return DbError{fmt::format("sync failed: {}", s.ToString())};
   return std::nullopt;
 }
 
-std::optional<DbError> StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {
-  if (records.empty()) return std::nullopt;
-  log_batch_.Clear();  // not batch_: that holds the rows of the batch being folded
-  int64_t seq = log_head_;
+void StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {
+  if (records.empty()) return;
+  std::string key;
   for (const auto& r : records) {
     scratch_.clear();
     r.SerializeToString(&scratch_);
-    log_batch_.Put(audit_, LogKey(++seq), scratch_);
+    key.clear();
+    PutBe64(&key, ++log_head_);
+    Add(Op::kPut, static_cast<Table>(kLogTag), key, scratch_);
   }
-  std::string head;
-  PutBe64(&head, seq);
-  log_batch_.Put(kHeadKey, head);
-  rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &log_batch_);
-  if (!s.ok()) return DbError{fmt::format("log append failed: {}", s.ToString())};
-  audit_unflushed_ = true;
-  log_head_ = seq;
-  return std::nullopt;
+  key.clear();
+  PutBe64(&key, log_head_);
+  Add(Op::kPut, static_cast<Table>(kHeadKey[0]), "", key);
 }
 
 void StateDb::ReadLog(int64_t after, int64_t until,
@@ -452,7 +549,9 @@ uint64_t StateDb::DiskBytes() const {
 }
 
 uint64_t StateDb::BufferBytes() const {
-  return batch_.Data().capacity() + log_batch_.Data().capacity() + key_.capacity() + scratch_.capacity();
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t writer = writer_thread_.joinable() ? writer_bytes_ : batch_.Data().capacity();
+  return writer + fill_->arena.capacity() + fill_->ops.capacity() * sizeof(Op) + key_.capacity() + scratch_.capacity();
 }
 
 }  // namespace fission

@@ -20,7 +20,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "events/types.h"
@@ -44,6 +47,12 @@ struct DbOptions {
   // fsync the WAL on every Commit. Off loses the last commits on power loss
   // (never on a process crash); on costs one fsync per batch. Default on.
   bool sync_commits = true;
+  // Write each commit on a thread of its own (the writer), so the fold goes
+  // on with the next batch while RocksDB inserts this one into its
+  // memtables (most of a commit's time). One commit is in flight at a time;
+  // Commit() reports a failed write at the next call (or Drain). Off: Commit
+  // writes on the caller's thread. Default on.
+  bool write_thread = true;
   // RocksDB block cache, which also holds indexes and filters. Default 64 MiB.
   size_t block_cache_bytes = 64u << 20;
   // RocksDB memtables of both column families together (a full one is
@@ -115,8 +124,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
   const std::vector<rocksdb::ColumnFamilyHandle*>& columns() const { return handles_; }
   ~StateDb() override;
 
-  // Store (committed rows only). FindRow's rows are kept until the StateDb
-  // is destroyed: for readers that look up a few rows, not for a writer.
+  // Store (committed rows only, the write in flight included: a read waits
+  // for it). FindRow's rows are kept until the next commit: for readers that
+  // look up a few rows, not for a writer.
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
   void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override;
 
@@ -127,18 +137,27 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // RowSource: committed rows.
   void ScanRows(Table t, const Fn& fn) override;
 
-  // Writes the batch atomically. On error nothing was written and the caller
-  // must stop applying (its state is ahead of the database).
+  // Writes the batch atomically, with the log records appended since the
+  // last commit. With DbOptions::write_thread the write is handed to the
+  // writer and Commit returns once the previous write is done: the error it
+  // returns is that write's. On error nothing of that write was stored and
+  // the caller must stop applying (its state is ahead of the database).
   [[nodiscard]] std::optional<DbError> Commit();
+  // Waits for the write in flight; its error, if it failed.
+  [[nodiscard]] std::optional<DbError> Drain();
+  // Commits that are durable in the database (the last one may still be in
+  // flight after Commit returns).
+  int64_t commits_written() const;
   // Bytes waiting for the next commit.
-  size_t uncommitted_bytes() const { return batch_bytes_; }
+  size_t uncommitted_bytes() const { return fill_->arena.size(); }
   // Makes every write so far durable (fsyncs the WAL): ends a run whose
   // commits were not synced one by one (DbOptions::sync_commits off).
   [[nodiscard]] std::optional<DbError> Sync();
 
   // Embedded log. Append assigns consecutive sequence numbers after log_head()
-  // and writes the records (not synced; the next synced Commit covers them).
-  [[nodiscard]] std::optional<DbError> AppendLog(const std::vector<pb::LogRecord>& records);
+  // and adds the records to the next commit, which stores them atomically
+  // with the effects of processing them and the new position.
+  void AppendLog(const std::vector<pb::LogRecord>& records);
   int64_t log_head() const { return log_head_; }
   // Visits log records with sequence in (after, until], in order, until fn returns false.
   void ReadLog(int64_t after, int64_t until,
@@ -162,9 +181,29 @@ class StateDb final : public Store, public RowSink, public RowSource {
  private:
   StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
           DbOptions options, std::string dir);
+  // Waits for the commit in flight, so this process reads what it committed;
+  // throws if that write failed.
+  void WaitWritten();
   // Flushes the audit column's vector memtable before this process reads it.
   void PrepareAuditReads();
   const std::string& Full(Table t, std::string_view key);
+
+  // A commit on its way: the operations in the order made, their keys and
+  // values in one arena (so filling it allocates rarely).
+  struct Op {
+    enum Kind : uint8_t { kPut, kDelete, kDeleteRange } kind;
+    bool audit;  // the audit column family, else default
+    uint32_t key_off, key_len, value_off, value_len;  // for kDeleteRange, value is the end key
+  };
+  struct Pending {
+    std::string arena;
+    std::vector<Op> ops;
+  };
+  void Add(Op::Kind kind, Table t, std::string_view key, std::string_view value);
+  // Builds the WriteBatch of `p` (default-family keys sorted, so the skip
+  // list inserts each next to its neighbour) and writes it.
+  std::optional<DbError> Write(Pending& p);
+  void WriterLoop();
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, audit; owned
@@ -177,11 +216,22 @@ class StateDb final : public Store, public RowSink, public RowSource {
   int64_t log_head_ = 0;
   std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> found_;  // FindRow's
   std::string key_, scratch_;
-  // The next commit's batch, kept across commits for its capacity (regrowing
-  // it every batch cost a fifth of ingest time in reallocation and page faults).
+  // Filled by the caller; swapped with the writer's once it is idle. Both
+  // keep their capacity across commits (regrowing them every batch cost a
+  // fifth of ingest time in reallocation and page faults), as does the
+  // WriteBatch the writer builds.
+  std::unique_ptr<Pending> fill_ = std::make_unique<Pending>();
+  std::unique_ptr<Pending> writing_ = std::make_unique<Pending>();
   rocksdb::WriteBatch batch_;
-  size_t batch_bytes_ = 0;
-  rocksdb::WriteBatch log_batch_;  // AppendLog's, between a batch's rows and its commit
+  std::vector<uint32_t> order_;  // Write's scratch
+  // The writer thread and what it shares with the caller, under mu_.
+  std::thread writer_thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool busy_ = false, stop_ = false;
+  std::optional<DbError> write_error_;
+  int64_t commits_written_ = 0;
+  uint64_t writer_bytes_ = 0;  // the writer's buffers' capacity after its last write
 };
 
 }  // namespace fission

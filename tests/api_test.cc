@@ -486,6 +486,7 @@ TEST_F(ApiTest, LedgerChecksPassOnTheFoldAndCatchATamperedRow) {
   line.set_amount_fen(line.amount_fen() + 100);
   e->db().Put(Table::kLine, line_key, line.SerializeAsString());
   ASSERT_FALSE(e->db().Commit());
+  ASSERT_FALSE(e->db().Drain());  // written, not only handed to the writer
   QueryService q(e->db(), rules_);
   auto checks = q.AuditChecks("shop-00");
   ASSERT_TRUE(checks.ok());

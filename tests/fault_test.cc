@@ -123,7 +123,10 @@ TEST_F(StoreFaults, ADiskFullStopsTheIngestUntilSpaceIsFreed) {
 
 TEST_F(StoreFaults, APowerCutLosesOnlyUnsyncedWritesAndARestartMatchesTheFold) {
   const int64_t total = AppendsOfACleanRun();
-  for (int64_t at : {total / 5, total / 2, total * 9 / 10}) {
+  // Not near the end: the commits are written on the writer thread while
+  // RocksDB flushes on its own, so the last appends of a run may be a flush
+  // after the last commit, which a power cut would not interrupt.
+  for (int64_t at : {total / 5, total / 2, total * 7 / 10}) {
     TempDir dir;
     auto [err, acked] = IngestWithFault(dir.str(), [&] { fs_->CutPowerAt(at); });
     ASSERT_TRUE(err.has_value()) << "the power cut at append " << at << " went unnoticed";

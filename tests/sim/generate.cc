@@ -390,6 +390,7 @@ Plan Generate(uint64_t seed, const GenOptions& options) {
   {  // from a stream of its own, so the other draws of a seed stay as they were
     Rng threads(seed ^ 0x5eed'0000'dec0'0003ULL);
     plan.decode_thread = threads.Chance(0.5);
+    plan.write_thread = threads.Chance(0.5);
   }
   const Stream s = RandomStream(rng, options.events, t0, span, plan.counts);
 

@@ -108,6 +108,8 @@ struct Plan {
   size_t batch_events = 64;
   // Decode on a second thread ahead of the fold (EngineOptions::decode_thread).
   bool decode_thread = true;
+  // Write commits on the store's writer thread (DbOptions::write_thread).
+  bool write_thread = true;
   std::vector<Input> inputs;  // the last one ends with kFinish
   // What the generator did, for the report.
   std::map<std::string, int64_t> counts;
