@@ -11,7 +11,10 @@ Result<pb::Event, DecodeError> Decode(const pb::LogRecord& r) {
 namespace {
 
 void DecodeChunk(DecodeAhead::Chunk& c) {
-  for (DecodeAhead::Item& it : c) it.decoded.emplace(Decode(it.record));
+  for (DecodeAhead::Item& it : c) {
+    it.decoded.emplace(Decode(it.record));
+    it.content_key = it.decoded->ok() ? ContentKey(it.decoded->value()) : std::string();
+  }
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ class DecodeAhead {
   struct Item {
     pb::LogRecord record;
     std::optional<Result<pb::Event, DecodeError>> decoded;  // set by the decoder
+    std::string content_key;  // ContentKey of a decoded event (the dedupe check's identity), likewise
   };
   using Chunk = std::vector<Item>;
 

@@ -53,9 +53,9 @@ Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_di
 
 void Engine::Offer(const pb::LogRecord& r) { Offer(r, Decode(r)); }
 
-void Engine::Offer(const pb::LogRecord& r, Result<pb::Event, DecodeError> decoded) {
+void Engine::Offer(const pb::LogRecord& r, Result<pb::Event, DecodeError> decoded, std::string_view content_key) {
   const auto start = metrics_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  processor_->Offer(r.source(), r.position(), std::move(decoded), r.lane());
+  processor_->Offer(r.source(), r.position(), std::move(decoded), r.lane(), content_key);
   if (metrics_) metrics_->ObserveApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
@@ -195,7 +195,7 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
         DecodeAhead::Item* it = next_item();
         if (!(more = it != nullptr)) break;
         pb::LogRecord& r = batch.emplace_back(std::move(it->record));
-        Offer(r, std::move(*it->decoded));
+        Offer(r, std::move(*it->decoded), it->content_key);
       }
       const int64_t first_seq = db_->log_head() + 1;
       db_->AppendLog(batch);

@@ -93,7 +93,7 @@ class Engine {
   Engine(std::unique_ptr<StateDb> db, const RuleBook& rules, EngineOptions options);
   std::optional<DbError> ProcessLog();
   void Offer(const pb::LogRecord& r);
-  void Offer(const pb::LogRecord& r, Result<pb::Event, DecodeError> decoded);
+  void Offer(const pb::LogRecord& r, Result<pb::Event, DecodeError> decoded, std::string_view content_key = {});
 
   std::unique_ptr<StateDb> db_;
   EngineOptions options_;

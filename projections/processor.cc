@@ -137,7 +137,7 @@ void Processor::StoreEvent(const pb::Event& e, std::string_view source, int64_t 
 }
 
 Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
-                         const std::string& lane) {
+                         const std::string& lane, std::string_view content_key) {
   last_reason_.clear();
   last_detail_.clear();
   if (options_.until_ms && decoded.ok() && decoded.value().occurred_at_ms() > *options_.until_ms) {
@@ -167,8 +167,9 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
   const pb::Event& e = decoded.value();
   const std::string_view type = TypeName(e.type());
   // Check 2: duplicate / conflicting duplicate.
-  const std::string content = ContentKey(e);
-  const ContentId cid = IdOf(content);
+  std::string computed;
+  if (content_key.empty()) content_key = computed = ContentKey(e);
+  const ContentId cid = IdOf(content_key);
   auto [seen, fresh] = r.seen.try_emplace(e.event_id(), cid);
   if (!fresh) {
     if (seen->second == cid) {
@@ -182,7 +183,7 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
   }
   {
     pb::Seen s;
-    s.set_content_key(content);
+    s.set_content_key(std::string(content_key));
     sink_.Put(Table::kDedupe, EntityKey(e.tenant(), e.event_id()), s.SerializeAsString());
   }
   StoreEvent(e, source, position);  // the first valid sighting, for auditors
@@ -248,11 +249,15 @@ void Processor::ApplyPending(Run& r, const std::string& key, Pending& p) {
     r.t->ClearTouched();
     Reject(e.tenant(), &e.event_id(), rej->reason, rej->detail, p.source, p.position, TypeName(e.type()));
   } else {
-    pb::Provenance from;
-    from.set_event_id(e.event_id());
-    from.set_source(p.source);
-    from.set_position(p.position);
-    Record(r, e.occurred_at_ms(), &from, "");
+    if (options_.history) {
+      pb::Provenance from;
+      from.set_event_id(e.event_id());
+      from.set_source(p.source);
+      from.set_position(p.position);
+      Record(r, e.occurred_at_ms(), &from, "");
+    } else {
+      r.t->ClearTouched();
+    }
     ++stats_.applied;
     ++stats_.applied_by_type[static_cast<size_t>(e.type())];
     meta_.set_applied(meta_.applied() + 1);

@@ -75,8 +75,10 @@ class Processor {
 
   // `lane` names the input this record came from (a Kafka partition, ""
   // for files); the data dir remembers each tenant's lane for DropLane.
+  // `content_key`: ContentKey of a decoded event when the caller computed it
+  // already (on the decoding thread); empty: computed here.
   Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
-                const std::string& lane);
+                const std::string& lane, std::string_view content_key = {});
   Outcome OfferJson(std::string_view source, int64_t position, std::string_view line) {
     return Offer(source, position, DecodeJson(line), "");
   }

@@ -98,7 +98,8 @@ TEST(Engine, DecodingAheadGivesBackEveryChunkInOrderDecodedAsOnTheCallersThread)
   std::vector<std::string> expected;
   size_t errors = 0, protobuf = 0;
   for (const auto& r : records) {
-    expected.push_back(Describe(Decode(r)));
+    const auto d = Decode(r);
+    expected.push_back(Describe(d) + " | key " + (d.ok() ? ContentKey(d.value()) : std::string()));
     errors += expected.back().starts_with("error");
     protobuf += r.encoding() == pb::LogRecord::PROTOBUF;
   }
@@ -114,7 +115,7 @@ TEST(Engine, DecodingAheadGivesBackEveryChunkInOrderDecodedAsOnTheCallersThread)
       for (int k = static_cast<int>(rng() % 5); k > 0 && next < records.size(); --k) {
         auto c = d.NewChunk();
         ASSERT_TRUE(c->empty());
-        for (size_t m = 1 + rng() % 300; m > 0 && next < records.size(); --m) c->push_back({records[next++], {}});
+        for (size_t m = 1 + rng() % 300; m > 0 && next < records.size(); --m) c->push_back({records[next++], {}, {}});
         d.Submit(std::move(c));
       }
       for (int k = 1 + static_cast<int>(rng() % 3); k > 0 && d.in_flight() > 0; --k) {
@@ -122,7 +123,7 @@ TEST(Engine, DecodingAheadGivesBackEveryChunkInOrderDecodedAsOnTheCallersThread)
         for (const auto& it : *c) {
           EXPECT_EQ(it.record.position(), records[got.size()].position());
           ASSERT_TRUE(it.decoded.has_value());
-          got.push_back(Describe(*it.decoded));
+          got.push_back(Describe(*it.decoded) + " | key " + it.content_key);
         }
         d.Recycle(std::move(c));
       }
@@ -144,7 +145,7 @@ TEST(Engine, ADecoderDroppedWithChunksInFlightStopsPromptly) {
     DecodeAhead d(true);
     for (int c = 0; c < 40; ++c) {
       auto chunk = d.NewChunk();
-      for (size_t i = 0; i < 256; ++i) chunk->push_back({records[(c * 256 + i) % records.size()], {}});
+      for (size_t i = 0; i < 256; ++i) chunk->push_back({records[(c * 256 + i) % records.size()], {}, {}});
       d.Submit(std::move(chunk));
     }
     for (int t = 0; t < taken; ++t) {
