@@ -1,5 +1,7 @@
 #include "engine/decode_ahead.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace fission {
@@ -20,7 +22,12 @@ void DecodeChunk(DecodeAhead::Chunk& c) {
 }  // namespace
 
 DecodeAhead::DecodeAhead(bool threaded) : threaded_(threaded) {
-  if (threaded_) worker_ = std::thread([this] { Work(); });
+  if (threaded_) {
+    worker_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "fission-decode");  // as ps, top and perf show it
+      Work();
+    });
+  }
 }
 
 DecodeAhead::~DecodeAhead() {

@@ -36,6 +36,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -231,7 +233,12 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, 
   }
   if (!s.ok()) return R::Error({fmt::format("data dir '{}': {}", dir, s.ToString())});
   state->writer_ = true;
-  if (options.write_thread) state->writer_thread_ = std::thread([p = state.get()] { p->WriterLoop(); });
+  if (options.write_thread) {
+    state->writer_thread_ = std::thread([p = state.get()] {
+      pthread_setname_np(pthread_self(), "fission-write");  // as ps, top and perf show it
+      p->WriterLoop();
+    });
+  }
   return state;
 }
 
