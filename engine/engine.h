@@ -16,7 +16,7 @@
 #include <string>
 
 #include "engine/metrics.h"
-#include "engine/state_db.h"
+#include "engine/store/state_db.h"
 #include "events/rules.h"
 #include "projections/processor.h"
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/state_db.h"
+#include "engine/store/state_db.h"
 #include "events/decode.h"
 #include "events/time.h"
 #include "projections/keys.h"

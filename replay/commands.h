@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/kafka.h"
-#include "engine/state_db.h"
+#include "engine/store/state_db.h"
 
 namespace fission {
 

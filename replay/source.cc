@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "engine/state_db.h"
+#include "engine/store/state_db.h"
 #include "replay/archive.h"
 
 namespace fission {

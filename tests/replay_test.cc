@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/engine.h"
+#include "engine/query.h"
 #include "events/decode.h"
 #include "events/time.h"
 #include "replay/archive.h"
@@ -138,6 +139,47 @@ TEST_F(ReplayTest, ReplayUntilAnInstantEqualsAnIngestOfOnlyTheEventsUpToIt) {
     EXPECT_EQ(got, ExportDir(cut)) << "until " << FormatRfc3339(Millis(until));
     EXPECT_NE(got, ExportDir(Path("live")));
   }
+}
+
+// Spec section 3 (revised): `replay --until T` fires every timer due by T,
+// so it equals the as-of view at T, also when a timer falls between the last
+// event before T and T itself (here a settlement at day 8, T at day 9, the
+// next event at day 20).
+TEST_F(ReplayTest, ReplayUntilAnInstantFiresTheTimersDueByItAsTheAsOfViewShows) {
+  TempDir dir;
+  const std::string live = (fs::path(dir.str()) / "live").string();
+  const std::string out = (fs::path(dir.str()) / "until").string();
+  const std::string rules_path = (fs::path(dir.str()) / "rules.json").string();
+  const RuleBook rules = MustParseRules(RulesJson());  // outlives the engine, which refers to it
+  {
+    auto e = Engine::Open(live, rules, EngineOptions{});
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    std::istringstream in(Share("sh", At(1, 8), "D", "s1") + "\n" + Pay("p1", At(1, 9), "M", "o1", 10000, ShareArg("s1")) +
+                          "\n" + Checkin("c1", At(20), "X") + "\n");
+    ASSERT_FALSE(e.value()->IngestJsonLines(in, "e.jsonl"));
+    ASSERT_FALSE(e.value()->Finish());
+  }
+  std::ofstream(rules_path) << RulesJson();
+  const std::string until = At(9);
+  ASSERT_EQ(Replay(live, out, rules_path, until), 0);
+  auto replayed = StateDb::OpenReadOnly(out);
+  ASSERT_TRUE(replayed.ok());
+  const auto* line = replayed.value()->Find<pb::Line>(Table::kLine, LineKey("default", "D", "o1", false, 1));
+  ASSERT_NE(line, nullptr);
+  EXPECT_EQ(line->state(), pb::SETTLED) << "the settlement due at day 8 fired before T = day 9";
+  // The live data dir's as-of view at T says the same.
+  auto db = StateDb::OpenReadOnly(live);
+  ASSERT_TRUE(db.ok());
+  QueryService q(*db.value(), nullptr);
+  auto asof = q.Distributor("default", "D", Ms(until), Page{});
+  ASSERT_TRUE(asof.ok());
+  EXPECT_EQ(asof.value()["lines"][0]["state"], "settled");
+  EXPECT_EQ(asof.value()["settled_fen"].get<int64_t>(), line->amount_fen());
+  QueryService r(*replayed.value(), nullptr);
+  auto now = r.Distributor("default", "D", std::nullopt, Page{});
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now.value()["settled_fen"], asof.value()["settled_fen"]);
+  EXPECT_EQ(now.value()["pending_fen"], asof.value()["pending_fen"]);
 }
 
 TEST_F(ReplayTest, AWhatIfWithAChangedLevelRateChangesExactlyTheLinesItGoverns) {

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "engine/state_db.h"
+#include "engine/store/state_db.h"
 #include "projections/export.h"
 #include "projections/processor.h"
 #include "replay/synth.h"

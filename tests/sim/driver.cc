@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "engine/engine.h"
-#include "engine/state_db.h"
+#include "engine/store/state_db.h"
 #include "projections/export.h"
 #include "tests/fault_fs.h"
 #include "tests/sim/sim.h"

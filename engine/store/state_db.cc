@@ -24,7 +24,7 @@
 // can never refer past records that were lost. If the process dies between
 // the two writes, the records are in the log and past the stored position, and
 // are processed on restart.
-#include "engine/state_db.h"
+#include "engine/store/state_db.h"
 
 #include "events/assert.h"
 
