@@ -312,15 +312,8 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
       l.created_by = o.paid_by;
       if (in_group == InGroup::kCounts) {
         l.state = LineState::kHeld;
-      } else if (r.commission.freeze_days == 0) {
-        l.state = LineState::kSettled;
-        l.has_settles_at = true;
-        l.settles_at_ms = t;
       } else {
-        l.state = LineState::kPending;
-        l.has_settles_at = true;
-        l.settles_at_ms = t + int64_t{r.commission.freeze_days} * kDayMs;
-        timers_->Push(*t_, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
+        StartFreeze(li, t);
       }
       AddLine(li, +1);
       Dist(b).lines += 1;
@@ -357,18 +350,21 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
 void Fold::ReleaseHeld(Idx line, int64_t at) {
   AddLine(line, -1);
   Line& l = t_->lines[line];
-  if (l.state == LineState::kHeld) {
-    l.has_settles_at = true;
-    if (l.freeze_days == 0) {
-      l.state = LineState::kSettled;
-      l.settles_at_ms = at;
-    } else {
-      l.state = LineState::kPending;
-      l.settles_at_ms = at + int64_t{l.freeze_days} * kDayMs;
-      timers_->Push(*t_, Timer{l.settles_at_ms, TimerKind::kSettlement, line});
-    }
-  }
+  if (l.state == LineState::kHeld) StartFreeze(line, at);
   AddLine(line, +1);
+}
+
+void Fold::StartFreeze(Idx line, int64_t at) {
+  Line& l = t_->lines[line];
+  l.has_settles_at = true;
+  if (l.freeze_days == 0) {
+    l.state = LineState::kSettled;
+    l.settles_at_ms = at;
+  } else {
+    l.state = LineState::kPending;
+    l.settles_at_ms = at + int64_t{l.freeze_days} * kDayMs;
+    timers_->Push(*t_, Timer{l.settles_at_ms, TimerKind::kSettlement, line});
+  }
 }
 
 void Fold::VoidHeld(Idx line) {
@@ -415,15 +411,7 @@ void Fold::SucceedGroup(Idx gi, int64_t at, bool is_virtual) {
     } else {
       l.created_by_timer = true;
     }
-    l.has_settles_at = true;
-    if (l.freeze_days == 0) {
-      l.state = LineState::kSettled;
-      l.settles_at_ms = at;
-    } else {
-      l.state = LineState::kPending;
-      l.settles_at_ms = at + int64_t{l.freeze_days} * kDayMs;
-      timers_->Push(*t_, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
-    }
+    StartFreeze(li, at);
     AddLine(li, +1);
     Dist(g.leader).lines += 1;
   }

@@ -92,6 +92,9 @@ class Fold {
   void SucceedGroup(Idx g, int64_t at_ms, bool is_virtual);
   void FailGroup(Idx g, int64_t at_ms);
   void ReleaseHeld(Idx line, int64_t at_ms);
+  // Starts a line's freeze at `at_ms`: settled at once when its freeze is 0
+  // days, else pending with a settlement timer.
+  void StartFreeze(Idx line, int64_t at_ms);
   void VoidHeld(Idx line);
   void Settle(Idx line, int64_t at_ms);
   void AddLine(Idx line, int sign);

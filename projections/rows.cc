@@ -167,41 +167,30 @@ std::string LineRowKey(const Tenant& t, Idx i) {
 
 void WriteBehind(const State& s, Tenant& t, RowSink& sink) {
   std::string buf;
-  auto put = [&](Table table, const std::string& key, const google::protobuf::MessageLite& row) {
-    buf.clear();
-    row.SerializeToString(&buf);
-    sink.Put(table, key, buf);
+  // Each dirty entity of one kind: its row under its key, then its mark cleared.
+  auto flush = [&](std::vector<Idx>& dirty, Table table, auto key_of, auto row_of, auto clear) {
+    for (Idx i : dirty) {
+      buf.clear();
+      row_of(i).SerializeToString(&buf);
+      sink.Put(table, key_of(i), buf);
+      clear(i);
+    }
+    dirty.clear();
   };
-  for (Idx i : t.members.dirty()) {
-    put(Table::kMember, EntityKey(t.name, t.members[i].id), MemberRow(s, t, i));
-    t.members[i].dirty = false;
-  }
-  t.members.dirty().clear();
-  for (Idx i : t.dirty_distributors) {
-    put(Table::kDistributor, EntityKey(t.name, t.members[i].id), DistributorRow(t, i));
-    t.members[i].dist_dirty = false;
-  }
-  t.dirty_distributors.clear();
-  for (Idx i : t.dirty_lines) {
-    put(Table::kLine, LineRowKey(t, i), LineRow(s, t, i));
-    t.lines[i].dirty = false;
-  }
-  t.dirty_lines.clear();
-  for (Idx i : t.orders.dirty()) {
-    put(Table::kOrder, EntityKey(t.name, t.orders[i].id), OrderRow(s, t, i));
-    t.orders[i].dirty = false;
-  }
-  t.orders.dirty().clear();
-  for (Idx i : t.groups.dirty()) {
-    put(Table::kGroup, EntityKey(t.name, t.groups[i].id), GroupRow(t, i));
-    t.groups[i].dirty = false;
-  }
-  t.groups.dirty().clear();
-  for (Idx i : t.shares.dirty()) {
-    put(Table::kShare, EntityKey(t.name, t.shares[i].id), ShareRow(t, i));
-    t.shares[i].dirty = false;
-  }
-  t.shares.dirty().clear();
+  auto entity_key = [&](const auto& table) { return [&](Idx i) { return EntityKey(t.name, table[i].id); }; };
+  auto clear_dirty = [](auto& table) { return [&](Idx i) { table[i].dirty = false; }; };
+  flush(t.members.dirty(), Table::kMember, entity_key(t.members), [&](Idx i) { return MemberRow(s, t, i); },
+        clear_dirty(t.members));
+  flush(t.dirty_distributors, Table::kDistributor, entity_key(t.members), [&](Idx i) { return DistributorRow(t, i); },
+        [&](Idx i) { t.members[i].dist_dirty = false; });
+  flush(t.dirty_lines, Table::kLine, [&](Idx i) { return LineRowKey(t, i); }, [&](Idx i) { return LineRow(s, t, i); },
+        clear_dirty(t.lines));
+  flush(t.orders.dirty(), Table::kOrder, entity_key(t.orders), [&](Idx i) { return OrderRow(s, t, i); },
+        clear_dirty(t.orders));
+  flush(t.groups.dirty(), Table::kGroup, entity_key(t.groups), [&](Idx i) { return GroupRow(t, i); },
+        clear_dirty(t.groups));
+  flush(t.shares.dirty(), Table::kShare, entity_key(t.shares), [&](Idx i) { return ShareRow(t, i); },
+        clear_dirty(t.shares));
 }
 
 void WriteBehind(State& s, RowSink& sink) {
