@@ -4,46 +4,36 @@
 
 namespace fission {
 
+namespace {
+
+// Sets `flag` and notes `item` in `list`, once until the flag is cleared.
+template <class List, class Item>
+void MarkOnce(bool& flag, List& list, Item item) {
+  if (flag) return;
+  flag = true;
+  list.push_back(item);
+}
+
+}  // namespace
+
 void Tenant::TouchMember(Idx m) {
-  Member& x = members[m];
-  members.MarkDirty(m);
-  if (!x.touched) {
-    x.touched = true;
-    touched.push_back({Touch::kMember, m});
-  }
+  MarkOnce(members[m].dirty, members.dirty(), m);
+  MarkOnce(members[m].touched, touched, Touch{Touch::kMember, m});
 }
 
 void Tenant::TouchDistributor(Idx m) {
-  Member& x = members[m];
-  if (!x.dist_dirty) {
-    x.dist_dirty = true;
-    dirty_distributors.push_back(m);
-  }
-  if (!x.dist_touched) {
-    x.dist_touched = true;
-    touched.push_back({Touch::kDistributor, m});
-  }
+  MarkOnce(members[m].dist_dirty, dirty_distributors, m);
+  MarkOnce(members[m].dist_touched, touched, Touch{Touch::kDistributor, m});
 }
 
 void Tenant::TouchLine(Idx l) {
-  Line& x = lines[l];
-  if (!x.dirty) {
-    x.dirty = true;
-    dirty_lines.push_back(l);
-  }
-  if (!x.touched) {
-    x.touched = true;
-    touched.push_back({Touch::kLine, l});
-  }
+  MarkOnce(lines[l].dirty, dirty_lines, l);
+  MarkOnce(lines[l].touched, touched, Touch{Touch::kLine, l});
 }
 
 void Tenant::TouchGroup(Idx g) {
-  Group& x = groups[g];
-  groups.MarkDirty(g);
-  if (!x.touched) {
-    x.touched = true;
-    touched.push_back({Touch::kGroup, g});
-  }
+  MarkOnce(groups[g].dirty, groups.dirty(), g);
+  MarkOnce(groups[g].touched, touched, Touch{Touch::kGroup, g});
 }
 
 void Tenant::ClearTouched() {
