@@ -30,7 +30,7 @@ struct EngineOptions {
   // smaller bounds the work redone after a crash and the commit's buffers.
   // Default 8192.
   size_t batch_events = 8192;
-  // A batch also ends once the rows written so far (history versions, stored
+  // A batch also ends once the rows written so far (changes, stored
   // events) reach this many bytes, so a commit's memory stays bounded. Default
   // 32 MiB.
   size_t batch_bytes = 32u << 20;

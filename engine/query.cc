@@ -12,6 +12,7 @@
 #include "engine/store/state_db.h"
 #include "events/decode.h"
 #include "events/time.h"
+#include "projections/history.h"
 #include "projections/keys.h"
 
 namespace fission {
@@ -81,17 +82,22 @@ class Reader {
     }
   }
 
-  // The last version of row (t, key) at or before `at_ms`.
+  // The last version of row (t, key) at or before `at_ms`, through the
+  // chain from its current row (projections/history.h).
   bool VersionAt(Table t, std::string_view key, int64_t at_ms, pb::Version* v) {
-    const std::string prefix = Full(Table::kHistory, HistoryPrefix(t, key));
-    std::string target = prefix;
-    PutBe64(&target, at_ms);
-    rocksdb::Iterator* point = Point(Table::kHistory);
-    point->SeekForPrev(target);
-    if (!point->Valid()) return false;
-    rocksdb::Slice k = point->key();
-    if (!k.starts_with(prefix) || k.size() != prefix.size() + 8) return false;
-    return Parse(point, v);
+    const std::string full = Full(t, key);
+    rocksdb::Iterator* point = Point(t);
+    point->Seek(full);
+    if (!point->Valid() || point->key() != rocksdb::Slice(full)) return false;
+    const uint64_t last = LastVersionOf(static_cast<char>(t), std::string_view(point->value().data(), point->value().size()));
+    return VersionAtRef(last, at_ms, v);
+  }
+  // The same from a row's last_version.
+  bool VersionAtRef(uint64_t last_version, int64_t at_ms, pb::Version* v) {
+    auto found = fission::VersionAt(last_version, at_ms, [&](uint64_t seq, pb::Change* c) { return Get(Table::kChange, ChangeKey(seq), c); });
+    if (!found) return false;
+    *v = std::move(*found);
+    return true;
   }
 
  private:
@@ -132,6 +138,11 @@ std::optional<ApiError> CheckHistory(Reader& r, std::optional<int64_t> as_of) {
     return ApiError{409, "history_incomplete",
                     "this data dir was fed with --no-history at some point, so past versions may be "
                     "missing; as_of is refused rather than answered wrongly"};
+  }
+  if (meta.applied() > 0 && !meta.history_as_changes()) {
+    return ApiError{409, "history_incomplete",
+                    "this data dir was written by an older fission, whose history this build does not read; "
+                    "rebuild it from its log (fission replay --from DIR --rules RULES --out NEW_DIR) to ask as_of"};
   }
   return std::nullopt;
 }
@@ -227,51 +238,25 @@ ApiResult QueryService::Distributor(const std::string& tenant, const std::string
       return true;
     });
   } else {
-    // Versions of this distributor's lines: line key, then time. Keep each
-    // line's last version at or before as_of.
-    const std::string hprefix = std::string(1, static_cast<char>(Table::kLine)) + prefix;
-    std::string hafter;
-    if (!after.empty()) {
-      hafter = HistoryPrefix(Table::kLine, after);
-      hafter.append(8, '\xff');
-    }
-    std::string cur_key, last_emitted;
-    std::optional<pb::Version> cur;
-    bool full = false;
-    auto emit = [&]() {  // false: the page is full and `cur` is left for the next one
-      if (!cur) return true;
+    // This distributor's lines as they stood then: each current line's
+    // version at as_of, through its chain; lines created later are left out.
+    pb::Line l;
+    std::string last;
+    r.Scan(Table::kLine, prefix, after, [&](std::string_view k, rocksdb::Slice val) {
+      const uint64_t ref = LastVersionOf(static_cast<char>(Table::kLine), std::string_view(val.data(), val.size()));
+      pb::Version ver;
+      if (!r.VersionAtRef(ref, *as_of, &ver)) return true;
       if (static_cast<int>(lines.size()) == page.limit) {
-        next = Hex(std::string_view(last_emitted).substr(prefix.size()));
+        next = Hex(last.substr(prefix.size()));
         return false;
       }
-      pb::Line l;
-      if (!l.ParseFromString(cur->row())) throw std::runtime_error("corrupt line version");
+      if (!l.ParseFromString(ver.row())) throw std::runtime_error("corrupt line version");
+      last.assign(k);
       Json lj = LineJson(l, true);
-      lj["version"] = VersionJson(*cur);
+      lj["version"] = VersionJson(ver);
       lines.push_back(std::move(lj));
-      last_emitted = cur_key;
-      cur.reset();
-      return true;
-    };
-    r.Scan(Table::kHistory, hprefix, hafter, [&](std::string_view k, rocksdb::Slice val) {
-      if (k.size() < 10) return true;
-      const int64_t at = GetBe64(k.substr(k.size() - 8));
-      std::string_view line_key = k.substr(1, k.size() - 10);  // less table byte, 0x00, be64
-      if (line_key != cur_key) {
-        if (!emit()) {
-          full = true;
-          return false;
-        }
-        cur_key.assign(line_key);
-      }
-      if (at <= *as_of) {
-        pb::Version ver;
-        if (!ver.ParseFromArray(val.data(), static_cast<int>(val.size()))) throw std::runtime_error("corrupt version");
-        cur = std::move(ver);
-      }
       return true;
     });
-    if (!full) emit();
   }
   Json j = DistributorJson(key, d, std::move(lines));
   j["lines_next"] = next ? Json(*next) : Json(nullptr);

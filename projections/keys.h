@@ -6,15 +6,17 @@
 //   entity (D,G,M,O,S)  tenant 0x00 id
 //   line   (L)          tenant 0x00 distributor 0x00 order_id 0x00 kind level
 //                       kind: 0x00 commission, 0x01 leader_bonus; level: one byte
-//   dedupe (d)          tenant 0x00 event_id
 //   rejection (R)       tenant 0x00 has_id(0x00|0x01) event_id 0x00 source 0x00 be64(position)
 //   pending (p)         be64(occurred_at) event_id 0x00 tenant
 //   timer (t)           be64(deadline) kind(0x00 group expiry, 0x01 settlement) target
 //                       target: entity key of the group, or line key of the line
 //   meta (m)            "" (one row)
-//   history (H)         table byte (D,G,M,L) row key 0x00 be64(at)
-//                       one version per row and fold instant (Version)
-//   event (E)           tenant 0x00 event_id (StoredEvent)
+//   change (V)          be64(seq)   (Change: what one applied event or fired
+//                       timer changed; seq from 1, in fold order, so the
+//                       table only ever grows at its end; each current row
+//                       of D, G, M, L points at its latest version here)
+//   event (E)           tenant 0x00 event_id (StoredEvent; with its content
+//                       key, which the dedupe check loads at start)
 //   tier change (T)     tenant 0x00 member 0x00 be64(seq)   (TierChange; seq from 0,
 //                       the member's tier_changes counts them)
 //
@@ -37,11 +39,10 @@ enum class Table : char {
   kRejection = 'R',
   kLine = 'L',
   kShare = 'S',
-  kDedupe = 'd',
   kPending = 'p',
   kTimer = 't',
   kMeta = 'm',
-  kHistory = 'H',
+  kChange = 'V',
   kEvent = 'E',
   kTierChange = 'T',
 };
@@ -131,20 +132,20 @@ inline std::string RejectionKey(std::string_view tenant, const std::string* even
   return k;
 }
 
-// The history key of row `key` of table `t` at fold time `at_ms`. Every
-// version of one row shares HistoryPrefix(t, key); the 0x00 after the row key
-// keeps ids that extend one another ("a", "a.b") apart.
-inline std::string HistoryPrefix(Table t, std::string_view key) {
-  std::string k;
-  k.reserve(key.size() + 10);
-  k.push_back(static_cast<char>(t));
-  k.append(key).push_back('\0');
-  return k;
+// A row version's address (the last_version field of a row, ChangedRow.prev):
+// the change's sequence and the row's index in it; 0 = none.
+inline constexpr int kVersionIndexBits = 16;
+inline uint64_t VersionRef(uint64_t change_seq, uint32_t index) {
+  return (change_seq << kVersionIndexBits) | index;
+}
+inline uint64_t VersionChange(uint64_t ref) { return ref >> kVersionIndexBits; }
+inline uint32_t VersionIndex(uint64_t ref) {
+  return static_cast<uint32_t>(ref & ((uint64_t{1} << kVersionIndexBits) - 1));
 }
 
-inline std::string HistoryKey(Table t, std::string_view key, int64_t at_ms) {
-  std::string k = HistoryPrefix(t, key);
-  PutBe64(&k, at_ms);
+inline std::string ChangeKey(uint64_t seq) {
+  std::string k;
+  PutBe64(&k, static_cast<int64_t>(seq));
   return k;
 }
 

@@ -106,7 +106,8 @@ uint64_t Processor::MemoryBytes() const {
 }
 
 void Processor::Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
-                       std::string_view detail, std::string_view source, int64_t position, std::string_view type) {
+                       std::string_view detail, std::string_view source, int64_t position, std::string_view type,
+                       std::string_view first_content_key) {
   pb::Rejection r;
   r.set_tenant(tenant);
   if (event_id) r.set_event_id(*event_id);
@@ -117,6 +118,7 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id, s
   r.set_source(ValidUtf8(source));
   r.set_position(position);
   if (!type.empty()) r.set_type(ValidUtf8(type));
+  if (!first_content_key.empty()) r.set_first_content_key(std::string(first_content_key));
   buf_.clear();
   r.SerializeToString(&buf_);
   sink_.Put(Table::kRejection, RejectionKey(tenant, event_id, source, position), buf_);
@@ -126,13 +128,15 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id, s
   last_detail_ = detail;
 }
 
-void Processor::StoreEvent(const pb::Event& e, std::string_view source, int64_t position) {
-  pb::StoredEvent stored;
-  e.SerializeToString(stored.mutable_event());
-  stored.set_source(std::string(source));
-  stored.set_position(position);
+void Processor::StoreEvent(const pb::Event& e, std::string_view source, int64_t position,
+                           std::string_view content_key) {
+  stored_.Clear();
+  e.SerializeToString(stored_.mutable_event());
+  stored_.set_source(std::string(source));
+  stored_.set_position(position);
+  stored_.set_content_key(std::string(content_key));
   buf_.clear();
-  stored.SerializeToString(&buf_);
+  stored_.SerializeToString(&buf_);
   sink_.Put(Table::kEvent, EntityKey(e.tenant(), e.event_id()), buf_);
 }
 
@@ -156,12 +160,11 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
   if (!decoded.ok()) {
     const DecodeError& err = decoded.error();
     const std::string* id = err.event_id ? &*err.event_id : nullptr;
-    Reject(err.tenant, id, err.reason, err.detail, source, position, err.type.value_or(""));
-    if (id && r.seen.try_emplace(*id, IdOf(err.content_key)).second) {
-      pb::Seen s;
-      s.set_content_key(err.content_key);
-      sink_.Put(Table::kDedupe, EntityKey(err.tenant, *id), s.SerializeAsString());
-    }
+    // The rejection row carries the content key when it is the id's first
+    // sighting: Load rebuilds the dedupe set from these and the stored events.
+    const bool first = id && r.seen.try_emplace(*id, IdOf(err.content_key)).second;
+    Reject(err.tenant, id, err.reason, err.detail, source, position, err.type.value_or(""),
+           first ? std::string_view(err.content_key) : std::string_view());
     return Outcome::kRejected;
   }
   const pb::Event& e = decoded.value();
@@ -181,12 +184,7 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
            source, position, type);
     return Outcome::kRejected;
   }
-  {
-    pb::Seen s;
-    s.set_content_key(std::string(content_key));
-    sink_.Put(Table::kDedupe, EntityKey(e.tenant(), e.event_id()), s.SerializeAsString());
-  }
-  StoreEvent(e, source, position);  // the first valid sighting, for auditors
+  StoreEvent(e, source, position, content_key);  // the first valid sighting: for auditors and the dedupe set
   // Check 3: late, against the tenant's own watermark.
   const int64_t t = e.occurred_at_ms();
   if (r.max_seen && t < *r.max_seen - options_.allowed_lateness_ms) {
@@ -223,7 +221,8 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
 
 void Processor::Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer) {
   if (options_.history) {
-    RecordVersions(state_, *r.t, at_ms, cause, timer, sink_);
+    meta_.set_changes(meta_.changes() + 1);
+    encoder_.RecordChange(state_, *r.t, meta_.changes(), at_ms, cause, timer, sink_);
   } else {
     r.t->ClearTouched();
   }
@@ -292,7 +291,7 @@ void Processor::Flush() {
 
 void Processor::Checkpoint(int64_t log_position) {
   FISSION_ASSERT(log_position >= meta_.log_position(), "the log position went backwards");
-  WriteBehind(state_, sink_);
+  encoder_.WriteBehind(state_, sink_);
   for (const std::string& k : unpersisted_deletes_) sink_.Delete(Table::kPending, k);
   unpersisted_deletes_.clear();
   for (auto& [name, r] : runs_) {
@@ -309,6 +308,7 @@ void Processor::Checkpoint(int64_t log_position) {
     }
   }
   meta_.set_log_position(log_position);
+  meta_.set_history_as_changes(true);
   meta_.clear_watermark_ms();
   for (const auto& [name, r] : runs_) {  // the lowest over tenants: how far everything is applied
     if (auto wm = watermark_ms(name); wm && (!meta_.has_watermark_ms() || *wm < meta_.watermark_ms())) {
@@ -336,12 +336,11 @@ std::vector<std::string> Processor::DropLane(const std::string& lane) {
     state_.DropTenant(tenant);
     const std::string prefix = tenant + '\0';
     for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kOrder, Table::kRejection,
-                    Table::kLine, Table::kShare, Table::kDedupe, Table::kEvent, Table::kTierChange}) {
+                    Table::kLine, Table::kShare, Table::kEvent, Table::kTierChange}) {
       sink_.DeletePrefix(t, prefix);
     }
-    for (Table t : {Table::kDistributor, Table::kGroup, Table::kMember, Table::kLine}) {
-      sink_.DeletePrefix(Table::kHistory, static_cast<char>(t) + prefix);
-    }
+    // Their changes (table V) stay: nothing points at them any more, and
+    // the table is only ever read through the chains of current rows.
     meta_.mutable_tenant_lanes()->erase(tenant);
     meta_.mutable_tenant_max_seen_ms()->erase(tenant);
   }
@@ -375,6 +374,7 @@ void Processor::Load(RowSource& rows) {
     m.bound_at_ms = row.bound_at_ms();
     m.distributor = row.distributor();
     m.tier_changes = row.tier_changes();
+    m.version = row.last_version();
     if (row.has_upline()) uplines.push_back({r.t, i, row.upline()});
   });
   for (const Upline& u : uplines) {
@@ -399,6 +399,7 @@ void Processor::Load(RowSource& rows) {
     d.shares = row.shares();
     d.downlines = row.downlines();
     d.lines = row.lines();
+    d.version = row.last_version();
   });
   auto rule_of = [&](std::string_view tenant, const std::string& name, int64_t at_ms) -> const RuleVersion* {
     const RuleVersion* rv = rules_.ByName(tenant, name);
@@ -451,6 +452,7 @@ void Processor::Load(RowSource& rows) {
     l.rule = rule_of(r.t->name, row.rule_version(), r.t->orders[l.order].paid_at_ms);
     l.created_by_timer = row.created_by().event_id().empty() && row.created_by().source().starts_with("timer:");
     if (!l.created_by_timer) l.created_by = provenance(row.created_by());
+    l.version = row.last_version();
     if (l.state == LineState::kPending && l.has_settles_at) {
       r.timers.Push(*r.t, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
     }
@@ -503,11 +505,19 @@ void Processor::Load(RowSource& rows) {
     g.leader_bonus_fen = row.leader_bonus_fen();
     g.leader_bonus_freeze_days = row.leader_bonus_freeze_days();
     g.rule = rule_of(t.name, row.rule_version(), row.opened_at_ms());
+    g.version = row.last_version();
     if (g.status == GroupStatus::kForming) r.timers.Push(t, Timer{g.expires_at_ms, TimerKind::kGroupExpiry, gi});
   });
-  rows.ScanRows(Table::kDedupe, [&](std::string_view k, std::string_view v) {
-    const auto row = Parse<pb::Seen>(Table::kDedupe, k, v);
+  // The dedupe set: each id's first sighting is a stored event (valid) or a
+  // rejection that carries the content key (invalid, with a readable id).
+  rows.ScanRows(Table::kEvent, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::StoredEvent>(Table::kEvent, k, v);
     RunOf(KeyPart(k, 0)).seen.emplace(std::string(KeyPart(k, 1)), IdOf(row.content_key()));
+  });
+  rows.ScanRows(Table::kRejection, [&](std::string_view k, std::string_view v) {
+    const auto row = Parse<pb::Rejection>(Table::kRejection, k, v);
+    if (row.first_content_key().empty()) return;
+    RunOf(row.tenant()).seen.emplace(row.event_id(), IdOf(row.first_content_key()));
   });
   rows.ScanRows(Table::kPending, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Pending>(Table::kPending, k, v);

@@ -17,9 +17,10 @@
 // books.
 //
 // State is typed (state.h) and held in memory. Rows leave through a
-// RowSink: the rows written once as they happen (rejections, stored events,
-// tier changes, history versions, dedupe keys) and, at Checkpoint, each
-// entity the batch changed, the events still buffered, and the meta row.
+// RowSink: the rows written once as they happen (rejections, stored events
+// with their content keys, tier changes, one change record per applied event
+// or fired timer) and, at Checkpoint, each entity the batch changed, the
+// events still buffered, and the meta row.
 //
 // Pure like the Fold: no clock, no I/O. Not thread-safe.
 #pragma once
@@ -106,8 +107,8 @@ class Processor {
   }
   // Forgets everything of the tenants that arrive on `lane` (a revoked
   // partition: its new owner rebuilds them): their state in memory and, through
-  // the sink, their rows (projections, history, dedupe keys, stored events,
-  // rejections, buffered events), and the lane's position. Returns the
+  // the sink, their rows (projections, stored events, rejections, buffered
+  // events; their changes stay in table V, unreachable), and the lane's position. Returns the
   // tenants. Checkpoint afterwards to make it durable.
   std::vector<std::string> DropLane(const std::string& lane);
 
@@ -145,12 +146,13 @@ class Processor {
 
   Run& RunOf(std::string_view tenant);
   void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
-              std::string_view detail, std::string_view source, int64_t position, std::string_view type);
+              std::string_view detail, std::string_view source, int64_t position, std::string_view type,
+              std::string_view first_content_key = {});
   void Drain(Run& r, bool flush);
   void FireDue(Run& r, int64_t up_to_ms);
   void ApplyPending(Run& r, const std::string& key, Pending& p);
   void Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer);
-  void StoreEvent(const pb::Event& e, std::string_view source, int64_t position);
+  void StoreEvent(const pb::Event& e, std::string_view source, int64_t position, std::string_view content_key);
 
   const RuleBook& rules_;
   RowSink& sink_;
@@ -163,6 +165,8 @@ class Processor {
   std::vector<std::string> unpersisted_deletes_;  // p keys applied since the last checkpoint
   RunStats stats_;
   std::string last_reason_, last_detail_;
+  RowEncoder encoder_;
+  pb::StoredEvent stored_;
   std::string buf_;
 };
 

@@ -1,5 +1,7 @@
 #include "projections/rows.h"
 
+#include "events/assert.h"
+
 namespace fission {
 namespace {
 
@@ -12,36 +14,18 @@ pb::RefundPolicy PolicyRow(RefundAfterSettlement p) {
   return pb::NEGATIVE_BALANCE;
 }
 
-// The Version's fields, then its `row` (field 4) appended in wire format: the
-// row is serialized once, straight into place.
-void AppendVersion(const pb::Version& head, const google::protobuf::MessageLite& row, std::string* out) {
-  out->clear();
-  head.SerializeToString(out);
-  const size_t n = row.ByteSizeLong();
-  out->push_back(static_cast<char>((4 << 3) | 2));
-  for (uint64_t v = n;; v >>= 7) {
-    if (v < 0x80) {
-      out->push_back(static_cast<char>(v));
-      break;
-    }
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-  }
-  row.AppendToString(out);
-}
-
 }  // namespace
 
-pb::Provenance ProvenanceRow(const State& s, const Provenance& p) {
-  pb::Provenance r;
-  r.set_event_id(p.event_id);
-  r.set_source(s.Source(p.source));
-  r.set_position(p.position);
-  return r;
+void FillProvenance(const State& s, const Provenance& p, pb::Provenance* r) {
+  r->set_event_id(p.event_id);
+  r->set_source(s.Source(p.source));
+  r->set_position(p.position);
 }
 
-pb::Member MemberRow(const State& s, const Tenant& t, Idx i) {
+void FillMemberRow(const State& s, const Tenant& t, Idx i, pb::Member* out) {
   const Member& m = t.members[i];
-  pb::Member r;
+  pb::Member& r = *out;
+  r.Clear();
   r.set_tier(s.tiers.Name(m.tier));
   r.set_growth(m.growth);
   r.set_points(m.points);
@@ -54,12 +38,13 @@ pb::Member MemberRow(const State& s, const Tenant& t, Idx i) {
   }
   r.set_distributor(m.distributor);
   r.set_tier_changes(m.tier_changes);
-  return r;
+  r.set_last_version(m.version);
 }
 
-pb::Distributor DistributorRow(const Tenant& t, Idx m) {
+void FillDistributorRow(const Tenant& t, Idx m, pb::Distributor* out) {
   const Distributor& d = t.distributors[t.members[m].dist];
-  pb::Distributor r;
+  pb::Distributor& r = *out;
+  r.Clear();
   r.set_held_fen(d.held_fen);
   r.set_pending_fen(d.pending_fen);
   r.set_settled_fen(d.settled_fen);
@@ -70,12 +55,13 @@ pb::Distributor DistributorRow(const Tenant& t, Idx m) {
   r.set_shares(d.shares);
   r.set_downlines(d.downlines);
   r.set_lines(d.lines);
-  return r;
+  r.set_last_version(d.version);
 }
 
-pb::Line LineRow(const State& s, const Tenant& t, Idx i) {
+void FillLineRow(const State& s, const Tenant& t, Idx i, pb::Line* out) {
   const Line& l = t.lines[i];
-  pb::Line r;
+  pb::Line& r = *out;
+  r.Clear();
   r.set_distributor(t.members[l.distributor].id);
   r.set_order_id(t.orders[l.order].id);
   r.set_leader_bonus(l.leader_bonus);
@@ -95,14 +81,15 @@ pb::Line LineRow(const State& s, const Tenant& t, Idx i) {
     const Order& o = t.orders[l.order];
     r.mutable_created_by()->set_source("timer:group_expiry:" + o.group_id);
   } else {
-    *r.mutable_created_by() = ProvenanceRow(s, l.created_by);
+    FillProvenance(s, l.created_by, r.mutable_created_by());
   }
-  return r;
+  r.set_last_version(l.version);
 }
 
-pb::Order OrderRow(const State& s, const Tenant& t, Idx i) {
+void FillOrderRow(const State& s, const Tenant& t, Idx i, pb::Order* out) {
   const Order& o = t.orders[i];
-  pb::Order r;
+  pb::Order& r = *out;
+  r.Clear();
   r.set_member(t.members[o.member].id);
   r.set_amount_fen(o.amount_fen);
   r.set_commission_base_fen(o.commission_base_fen);
@@ -120,13 +107,13 @@ pb::Order OrderRow(const State& s, const Tenant& t, Idx i) {
   r.set_growth(o.growth);
   r.set_points(o.points);
   r.set_rule_version(o.rule->version);
-  *r.mutable_paid_by() = ProvenanceRow(s, o.paid_by);
-  return r;
+  FillProvenance(s, o.paid_by, r.mutable_paid_by());
 }
 
-pb::Group GroupRow(const Tenant& t, Idx i) {
+void FillGroupRow(const Tenant& t, Idx i, pb::Group* out) {
   const Group& g = t.groups[i];
-  pb::Group r;
+  pb::Group& r = *out;
+  r.Clear();
   r.set_status(static_cast<pb::Group::Status>(g.status));
   r.set_leader(t.members[g.leader].id);
   r.set_size(g.size);
@@ -148,16 +135,16 @@ pb::Group GroupRow(const Tenant& t, Idx i) {
   r.set_leader_bonus_fen(g.leader_bonus_fen);
   r.set_leader_bonus_freeze_days(g.leader_bonus_freeze_days);
   r.set_rule_version(g.rule->version);
-  return r;
+  r.set_last_version(g.version);
 }
 
-pb::Share ShareRow(const Tenant& t, Idx i) {
+void FillShareRow(const Tenant& t, Idx i, pb::Share* out) {
   const Share& s = t.shares[i];
-  pb::Share r;
+  pb::Share& r = *out;
+  r.Clear();
   r.set_sharer(t.members[s.sharer].id);
   r.set_shared_at_ms(s.shared_at_ms);
   r.set_event_id(s.event_id);
-  return r;
 }
 
 std::string LineRowKey(const Tenant& t, Idx i) {
@@ -165,70 +152,85 @@ std::string LineRowKey(const Tenant& t, Idx i) {
   return LineKey(t.name, t.members[l.distributor].id, t.orders[l.order].id, l.leader_bonus, l.level);
 }
 
-void WriteBehind(const State& s, Tenant& t, RowSink& sink) {
-  std::string buf;
+void RowEncoder::WriteBehind(const State& s, Tenant& t, RowSink& sink) {
   // Each dirty entity of one kind: its row under its key, then its mark cleared.
-  auto flush = [&](std::vector<Idx>& dirty, Table table, auto key_of, auto row_of, auto clear) {
+  auto flush = [&](std::vector<Idx>& dirty, Table table, auto key_of, auto& row, auto fill, auto clear) {
     for (Idx i : dirty) {
-      buf.clear();
-      row_of(i).SerializeToString(&buf);
-      sink.Put(table, key_of(i), buf);
+      fill(i, &row);
+      buf_.clear();
+      row.SerializeToString(&buf_);
+      sink.Put(table, key_of(i), buf_);
       clear(i);
     }
     dirty.clear();
   };
   auto entity_key = [&](const auto& table) { return [&](Idx i) { return EntityKey(t.name, table[i].id); }; };
   auto clear_dirty = [](auto& table) { return [&](Idx i) { table[i].dirty = false; }; };
-  flush(t.members.dirty(), Table::kMember, entity_key(t.members), [&](Idx i) { return MemberRow(s, t, i); },
-        clear_dirty(t.members));
-  flush(t.dirty_distributors, Table::kDistributor, entity_key(t.members), [&](Idx i) { return DistributorRow(t, i); },
-        [&](Idx i) { t.members[i].dist_dirty = false; });
-  flush(t.dirty_lines, Table::kLine, [&](Idx i) { return LineRowKey(t, i); }, [&](Idx i) { return LineRow(s, t, i); },
-        clear_dirty(t.lines));
-  flush(t.orders.dirty(), Table::kOrder, entity_key(t.orders), [&](Idx i) { return OrderRow(s, t, i); },
-        clear_dirty(t.orders));
-  flush(t.groups.dirty(), Table::kGroup, entity_key(t.groups), [&](Idx i) { return GroupRow(t, i); },
-        clear_dirty(t.groups));
-  flush(t.shares.dirty(), Table::kShare, entity_key(t.shares), [&](Idx i) { return ShareRow(t, i); },
-        clear_dirty(t.shares));
+  flush(t.members.dirty(), Table::kMember, entity_key(t.members), member_,
+        [&](Idx i, pb::Member* r) { FillMemberRow(s, t, i, r); }, clear_dirty(t.members));
+  flush(t.dirty_distributors, Table::kDistributor, entity_key(t.members), distributor_,
+        [&](Idx i, pb::Distributor* r) { FillDistributorRow(t, i, r); }, [&](Idx i) { t.members[i].dist_dirty = false; });
+  flush(t.dirty_lines, Table::kLine, [&](Idx i) { return LineRowKey(t, i); }, line_,
+        [&](Idx i, pb::Line* r) { FillLineRow(s, t, i, r); }, clear_dirty(t.lines));
+  flush(t.orders.dirty(), Table::kOrder, entity_key(t.orders), order_,
+        [&](Idx i, pb::Order* r) { FillOrderRow(s, t, i, r); }, clear_dirty(t.orders));
+  flush(t.groups.dirty(), Table::kGroup, entity_key(t.groups), group_,
+        [&](Idx i, pb::Group* r) { FillGroupRow(t, i, r); }, clear_dirty(t.groups));
+  flush(t.shares.dirty(), Table::kShare, entity_key(t.shares), share_,
+        [&](Idx i, pb::Share* r) { FillShareRow(t, i, r); }, clear_dirty(t.shares));
 }
 
-void WriteBehind(State& s, RowSink& sink) {
+void RowEncoder::WriteBehind(State& s, RowSink& sink) {
   for (const auto& [name, t] : s.tenants()) WriteBehind(s, *t, sink);
 }
 
-void RecordVersions(const State& s, Tenant& t, int64_t at_ms, const pb::Provenance* cause,
-                    std::string_view timer, RowSink& sink) {
-  pb::Version head;
-  head.set_at_ms(at_ms);
-  if (cause) *head.mutable_cause() = *cause;
-  head.set_timer(std::string(timer));
-  std::string buf;
+void RowEncoder::RecordChange(const State& s, Tenant& t, uint64_t seq, int64_t at_ms, const pb::Provenance* cause,
+                              std::string_view timer, RowSink& sink) {
+  FISSION_ASSERT(t.touched.size() < (size_t{1} << kVersionIndexBits), "one change touched too many rows");
+  change_.Clear();
+  change_.set_at_ms(at_ms);
+  if (cause) *change_.mutable_cause() = *cause;
+  change_.set_timer(std::string(timer));
+  uint32_t index = 0;
+  // Each touched row: its row as it stands now, after the version it chains
+  // back to; the entity then points at this one.
+  auto add = [&](Table table, uint64_t& version, const google::protobuf::MessageLite& row) {
+    pb::ChangedRow* c = change_.add_rows();
+    c->set_table(static_cast<uint32_t>(table));
+    c->set_prev(version);
+    row.SerializeToString(c->mutable_row());
+    version = VersionRef(seq, index++);
+  };
   for (const Tenant::Touch& touch : t.touched) {
     switch (touch.kind) {
       case Tenant::Touch::kDistributor: {
-        AppendVersion(head, DistributorRow(t, touch.idx), &buf);
-        sink.Put(Table::kHistory,
-                 HistoryKey(Table::kDistributor, EntityKey(t.name, t.members[touch.idx].id), at_ms), buf);
+        Distributor& d = t.distributors[t.members[touch.idx].dist];
+        FillDistributorRow(t, touch.idx, &distributor_);
+        distributor_.clear_last_version();
+        add(Table::kDistributor, d.version, distributor_);
         break;
       }
       case Tenant::Touch::kGroup:
-        AppendVersion(head, GroupRow(t, touch.idx), &buf);
-        sink.Put(Table::kHistory, HistoryKey(Table::kGroup, EntityKey(t.name, t.groups[touch.idx].id), at_ms),
-                 buf);
+        FillGroupRow(t, touch.idx, &group_);
+        group_.clear_last_version();
+        add(Table::kGroup, t.groups[touch.idx].version, group_);
         break;
       case Tenant::Touch::kMember:
-        AppendVersion(head, MemberRow(s, t, touch.idx), &buf);
-        sink.Put(Table::kHistory,
-                 HistoryKey(Table::kMember, EntityKey(t.name, t.members[touch.idx].id), at_ms), buf);
+        FillMemberRow(s, t, touch.idx, &member_);
+        member_.clear_last_version();
+        add(Table::kMember, t.members[touch.idx].version, member_);
         break;
       case Tenant::Touch::kLine:
-        AppendVersion(head, LineRow(s, t, touch.idx), &buf);
-        sink.Put(Table::kHistory, HistoryKey(Table::kLine, LineRowKey(t, touch.idx), at_ms), buf);
+        FillLineRow(s, t, touch.idx, &line_);
+        line_.clear_last_version();
+        add(Table::kLine, t.lines[touch.idx].version, line_);
         break;
     }
   }
   t.ClearTouched();
+  buf_.clear();
+  change_.SerializeToString(&buf_);
+  sink.Put(Table::kChange, ChangeKey(seq), buf_);
 }
 
 }  // namespace fission

@@ -75,6 +75,7 @@ struct Distributor {
   int64_t held_fen = 0, pending_fen = 0, settled_fen = 0, reversed_fen = 0, voided_fen = 0,
           clawed_back_fen = 0, waived_fen = 0;
   int64_t shares = 0, downlines = 0, lines = 0;
+  uint64_t version = 0;  // its latest version (keys.h VersionRef; 0: none)
 };
 
 struct Member {
@@ -90,6 +91,7 @@ struct Member {
   int64_t tier_changes = 0;      // rows of table T: the next one's sequence number
   // Totals when a distributor row exists (index into Tenant::distributors).
   Idx dist = kNone;
+  uint64_t version = 0;  // its latest version (keys.h VersionRef; 0: none)
 };
 
 struct Line {
@@ -110,6 +112,7 @@ struct Line {
   int64_t settles_at_ms = 0;
   const RuleVersion* rule = nullptr;
   Provenance created_by;
+  uint64_t version = 0;  // its latest version (keys.h VersionRef; 0: none)
 };
 
 struct Order {
@@ -145,6 +148,7 @@ struct Group {
   const RuleVersion* rule = nullptr;
   std::vector<GroupMember> members;  // join order
   std::vector<Idx> refund_due;       // orders, sorted by order id
+  uint64_t version = 0;              // its latest version (keys.h VersionRef; 0: none)
 };
 
 struct Share {

@@ -15,11 +15,10 @@ std::unique_ptr<google::protobuf::MessageLite> NewRow(Table t) {
     case Table::kRejection: return std::make_unique<pb::Rejection>();
     case Table::kLine: return std::make_unique<pb::Line>();
     case Table::kShare: return std::make_unique<pb::Share>();
-    case Table::kDedupe: return std::make_unique<pb::Seen>();
     case Table::kPending: return std::make_unique<pb::Pending>();
     case Table::kTimer: return std::make_unique<pb::Timer>();
     case Table::kMeta: return std::make_unique<pb::ProcessorMeta>();
-    case Table::kHistory: return std::make_unique<pb::Version>();
+    case Table::kChange: return std::make_unique<pb::Change>();
     case Table::kEvent: return std::make_unique<pb::StoredEvent>();
     case Table::kTierChange: return std::make_unique<pb::TierChange>();
   }
@@ -38,6 +37,13 @@ const google::protobuf::MessageLite* MemStore::FindRow(Table t, std::string_view
   auto& m = impl_->Of(t);
   auto it = m.find(key);
   return it == m.end() ? nullptr : it->second.get();
+}
+
+bool MemStore::ReadRow(Table t, std::string_view key, google::protobuf::MessageLite* out) {
+  const auto* row = FindRow(t, key);
+  if (!row) return false;
+  out->CheckTypeAndMergeFrom(*row);
+  return true;
 }
 
 google::protobuf::MessageLite* MemStore::MutableRow(Table t, std::string_view key) {

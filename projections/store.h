@@ -2,8 +2,8 @@
 //
 // The core (processor.h) holds the projection state as structs in memory
 // and writes rows out through a RowSink: the rows written once as they
-// happen (rejections, stored events, tier changes, history versions, dedupe
-// keys) and, at each checkpoint, every entity the batch changed, encoded once
+// happen (rejections, stored events, tier changes, the changes that hold
+// history) and, at each checkpoint, every entity the batch changed, encoded once
 // (rows.h). When it starts on a store that is not empty, it reads them back
 // through a RowSource. Readers (export, query, statements) see the rows
 // through the Store port. The rows are protobuf records of
@@ -54,6 +54,9 @@ class Store {
   // The row, or nullptr when it does not exist. The pointer stays valid
   // until the Store is destroyed.
   virtual const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) = 0;
+  // Parses the row into `out`; false when it does not exist. Nothing is
+  // kept (for readers that visit many rows once, such as history chains).
+  virtual bool ReadRow(Table t, std::string_view key, google::protobuf::MessageLite* out) = 0;
   using ScanFn =
       std::function<bool(std::string_view key, const google::protobuf::MessageLite& row)>;
   // Visits rows of `t` whose key starts with `prefix` and is at or after
@@ -78,6 +81,7 @@ class MemStore final : public Store, public RowSink, public RowSource {
   MemStore();
   ~MemStore() override;
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
+  bool ReadRow(Table t, std::string_view key, google::protobuf::MessageLite* out) override;
   void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override;
   // A value that does not parse is stored as an empty record.
   void Put(Table t, std::string_view key, std::string_view value) override;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "events/time.h"
+#include "projections/history.h"
 #include "projections/keys.h"
 #include "projections/render.h"
 
@@ -31,11 +32,14 @@ Result<Statements, std::string> ComputeStatements(Store& store, const StatementO
   if (const auto* meta = store.Find<pb::ProcessorMeta>(Table::kMeta, ""); meta && meta->history_incomplete()) {
     return R::Error("this data dir was fed with --no-history at some point: statements need the full line history; "
                     "replay it into a fresh data dir (history is on by default)");
+  } else if (meta && meta->applied() > 0 && !meta->history_as_changes()) {
+    return R::Error("this data dir was written by an older fission, whose line history this build does not read; "
+                    "rebuild it from its log: fission replay --from DIR --rules RULES --out NEW_DIR");
   }
   if (o.from_ms >= o.to_ms) return R::Error("--from must be before --to");
   std::map<std::pair<std::string, std::string>, StatementRow> rows;
   Statements out;
-  std::string prefix(1, static_cast<char>(Table::kLine));
+  std::string prefix;
   if (o.tenant) prefix.append(*o.tenant).push_back('\0');
 
   std::string cur_key;
@@ -50,9 +54,8 @@ Result<Statements, std::string> ComputeStatements(Store& store, const StatementO
     row->closing_balance += close_f.balance;
     row->closing_unsettled += close_f.unsettled;
   };
-  store.Scan(Table::kHistory, prefix, [&](std::string_view k, const google::protobuf::MessageLite& msg) {
-    const auto& ver = static_cast<const pb::Version&>(msg);
-    const std::string_view line_key = k.substr(1, k.size() - 10);  // less table byte, 0x00, be64
+  // Each version of a line, oldest first.
+  auto visit = [&](std::string_view line_key, const pb::Version& ver) {
     if (line_key != cur_key) {
       finish_line();
       cur_key.assign(line_key);
@@ -99,6 +102,18 @@ Result<Statements, std::string> ComputeStatements(Store& store, const StatementO
     }
     prev = line;
     have_prev = true;
+  };
+  // The lines in key order (tenant, distributor, ...), each line's versions
+  // through its chain (projections/history.h).
+  const ReadChange read = [&](uint64_t seq, pb::Change* c) { return store.ReadRow(Table::kChange, ChangeKey(seq), c); };
+  std::vector<pb::Version> versions;
+  store.Scan(Table::kLine, prefix, [&](std::string_view k, const google::protobuf::MessageLite& msg) {
+    versions.clear();
+    ForEachVersion(static_cast<const pb::Line&>(msg).last_version(), read, [&](const pb::Version& v) {
+      versions.push_back(v);
+      return true;
+    });
+    for (auto it = versions.rbegin(); it != versions.rend(); ++it) visit(k, *it);
     return true;
   });
   finish_line();

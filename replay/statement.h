@@ -1,5 +1,5 @@
 // Distributor statements for a period, from the line history the fold keeps
-// (projections/rows.h, RecordVersions): every movement of every commission line is dated
+// (projections/history.h: each line's chain of versions): every movement of every commission line is dated
 // by the event time of the event or timer that caused it, so the same period
 // always gives the same statement, whenever it is run.
 //

@@ -3,17 +3,18 @@
 //   default:
 //   <table byte><row key>   the current projection rows, written behind (each
 //                           entity a batch changed, once per commit), the
-//                           dedupe keys, the events still buffered and the
+//                           the events still buffered and the
 //                           meta row; table bytes and row keys are defined in
 //                           projections/keys.h. Values are the serialized
 //                           records of schemas/.../records.proto. Read back
 //                           when a writer starts (the typed core loads them),
 //                           and by every reader.
 //   'h'                     log head: be64 of the last appended seq
-//   'v'                     format version ("fission-4")
+//   'v'                     format version ("fission-5")
 //
 //   audit (InAuditColumn):
-//   <table byte><row key>   the write-once tables H, E and T, keyed alike
+//   <table byte><row key>   the write-once tables V (changes, keyed by
+//                           sequence: always appended at the end), E and T
 //   'l' be64(seq)           embedded log record seq (fission.v1.LogRecord)
 //
 // Both go in one WriteBatch, so a commit is still atomic across them.
@@ -48,8 +49,9 @@ constexpr char kLogTag = 'l';
 constexpr char kHeadKey[] = "h";
 constexpr char kVersionKey[] = "v";
 // 2: history, stored events; 3: the audit column family; 4: the typed core
-// (per-tenant watermarks in the meta row, timers derived from the rows).
-constexpr char kFormat[] = "fission-4";
+// (per-tenant watermarks in the meta row, timers derived from the rows); 5:
+// history as changes by sequence with version chains, no dedupe rows.
+constexpr char kFormat[] = "fission-5";
 
 std::string FullKey(Table t, std::string_view key) {
   std::string k;
@@ -307,6 +309,19 @@ const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view 
     throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
   }
   return found_.emplace(full, std::move(row)).first->second.get();
+}
+
+bool StateDb::ReadRow(Table t, std::string_view key, google::protobuf::MessageLite* out) {
+  WaitWritten();
+  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), Full(t, key), &value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
+  if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    throw std::runtime_error(fmt::format("corrupt row in table '{}': cannot parse", static_cast<char>(t)));
+  }
+  return true;
 }
 
 void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {

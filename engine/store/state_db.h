@@ -83,7 +83,7 @@ struct DbError {
 rocksdb::Options RocksOptions(const DbOptions& options);
 
 // The data dir's second column family, "audit": the tables written once and
-// never read by the fold (history versions H, stored events E, tier changes
+// never read by the fold (history as changes V, stored events E, tier changes
 // T) and the embedded log. They are half of every batch's keys. Its memtable
 // is a vector (an insert is an append, sorted once at flush) and its tables
 // carry no bloom filters: nothing probes them for absent keys. `writer` false
@@ -93,7 +93,7 @@ inline constexpr char kAuditColumn[] = "audit";
 // Whether rows whose full key starts with `tag` (a Table byte, or the log's
 // 'l') live in the audit column family.
 inline bool InAuditColumn(char tag) {
-  return tag == static_cast<char>(Table::kHistory) || tag == static_cast<char>(Table::kEvent) ||
+  return tag == static_cast<char>(Table::kChange) || tag == static_cast<char>(Table::kEvent) ||
          tag == static_cast<char>(Table::kTierChange) || tag == 'l';
 }
 
@@ -128,6 +128,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // for it). FindRow's rows are kept until the next commit: for readers that
   // look up a few rows, not for a writer.
   const google::protobuf::MessageLite* FindRow(Table t, std::string_view key) override;
+  bool ReadRow(Table t, std::string_view key, google::protobuf::MessageLite* out) override;
   void ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) override;
 
   // RowSink: into the next commit's batch.

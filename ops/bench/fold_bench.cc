@@ -14,6 +14,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include "events/decode.h"
 #include "events/rules.h"
@@ -25,13 +26,17 @@ using Clock = std::chrono::steady_clock;
 
 class CountingSink final : public fission::RowSink {
  public:
-  void Put(fission::Table, std::string_view key, std::string_view value) override {
+  void Put(fission::Table t, std::string_view key, std::string_view value) override {
     ++rows;
     bytes += static_cast<int64_t>(key.size() + value.size());
+    auto& [n, b] = by_table[static_cast<char>(t)];
+    ++n;
+    b += static_cast<int64_t>(key.size() + value.size());
   }
   void Delete(fission::Table, std::string_view) override { ++rows; }
   void DeletePrefix(fission::Table, std::string_view) override { ++rows; }
   int64_t rows = 0, bytes = 0;
+  std::map<char, std::pair<int64_t, int64_t>> by_table;  // table byte (keys.h): rows, bytes
 };
 
 }  // namespace
@@ -66,8 +71,8 @@ int main(int argc, char** argv) {
     fission::Processor p(rules.value(), sink, fission::ProcessorOptions{.history = history});
     const auto t0 = Clock::now();
     int64_t pos = 0;
-    for (const auto& d : decoded) {
-      p.Offer("bench", ++pos, d, "");
+    for (auto& d : decoded) {
+      p.Offer("bench", ++pos, std::move(d), "");  // as the engine hands it over
       if (pos % batch == 0) p.Checkpoint(pos);
     }
     p.Flush();
@@ -77,6 +82,11 @@ int main(int argc, char** argv) {
     std::cout << fmt::format("fold  {:>10.0f} events/s  {:>6.2f} us/event  {:.2f} rows and {:.0f} bytes written per event\n",
                              rate, 1e6 * s / static_cast<double>(n), static_cast<double>(sink.rows) / static_cast<double>(n),
                              static_cast<double>(sink.bytes) / static_cast<double>(n));
+    for (const auto& [t, rb] : sink.by_table) {
+      std::cout << fmt::format("  table {}  {:>5.2f} rows  {:>4.0f} bytes per event\n", t,
+                               static_cast<double>(rb.first) / static_cast<double>(n),
+                               static_cast<double>(rb.second) / static_cast<double>(n));
+    }
   }
   return 0;
 }
