@@ -119,6 +119,15 @@ inline std::string TimerKey(int64_t deadline_ms, TimerKind kind, std::string_vie
   return k;
 }
 
+// Every rejection row of one event_id starts with this.
+inline std::string RejectionIdPrefix(std::string_view tenant, std::string_view event_id) {
+  std::string k = std::string(tenant);
+  k.push_back('\0');
+  k.push_back('\1');
+  k.append(event_id).push_back('\0');
+  return k;
+}
+
 inline std::string RejectionKey(std::string_view tenant, const std::string* event_id,
                                 std::string_view source, int64_t position) {
   std::string k = std::string(tenant);

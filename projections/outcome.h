@@ -20,6 +20,10 @@ struct RunStats {
   int64_t duplicates = 0;
   int64_t timers_fired = 0;
   int64_t beyond_until = 0;  // passed over by the processor's until_ms
+  // Dedupe checks that read an id's first content back from the store (the
+  // id was seen before the last checkpoint: a duplicate, a conflict, or a
+  // rare hash collision).
+  int64_t dedupe_reads = 0;
   std::map<std::string, int64_t> rejected;  // by reason
   int64_t rejected_total() const {
     int64_t n = 0;

@@ -47,6 +47,34 @@ Processor::ContentId Processor::IdOf(std::string_view k) {
   return id;
 }
 
+uint64_t Processor::IdHash(std::string_view event_id) { return absl::Hash<std::string_view>{}(event_id); }
+
+void Processor::MarkSeen(Run& r, std::string_view id, ContentId content) {
+  r.seen.insert(IdHash(id));
+  r.recent.try_emplace(id, content);
+}
+
+std::optional<Processor::ContentId> Processor::FirstSighting(Run& r, std::string_view id) {
+  if (!r.seen.contains(IdHash(id))) return std::nullopt;
+  if (auto it = r.recent.find(id); it != r.recent.end()) return it->second;
+  // Seen before the last checkpoint, or a hash collision: read the row.
+  FISSION_ASSERT(rows_ != nullptr, "the processor was not loaded");
+  ++stats_.dedupe_reads;
+  const std::string& tenant = r.t->name;
+  if (rows_->GetRow(Table::kEvent, EntityKey(tenant, id), &read_buf_)) {
+    pb::StoredEvent stored;
+    if (!stored.ParseFromString(read_buf_)) throw std::runtime_error("corrupt stored event");
+    return IdOf(stored.content_key());
+  }
+  std::optional<ContentId> found;
+  rows_->ScanRows(Table::kRejection, RejectionIdPrefix(tenant, id), [&](std::string_view, std::string_view v) {
+    pb::Rejection rej;
+    if (!rej.ParseFromArray(v.data(), static_cast<int>(v.size()))) throw std::runtime_error("corrupt rejection");
+    if (!found && rej.carries_first_content()) found = IdOf(rej.first_content_key());
+  });
+  return found;
+}
+
 Processor::Run& Processor::RunOf(std::string_view tenant) {
   if (last_run_ != nullptr && last_run_->t->name == tenant) return *last_run_;
   auto it = runs_.find(tenant);
@@ -97,8 +125,9 @@ uint64_t Processor::MemoryBytes() const {
       n += str(g.id) + g.members.capacity() * sizeof(GroupMember) + g.refund_due.capacity() * sizeof(Idx);
     }
     for (Idx i = 0; i < t.lines.size(); ++i) n += str(t.lines[i].created_by.event_id);
-    n += r->seen.capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
-    for (const auto& [id, c] : r->seen) n += str(id);
+    n += r->seen.capacity() * (sizeof(uint64_t) + 1);
+    n += r->recent.capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
+    for (const auto& [id, c] : r->recent) n += str(id);
     n += r->timers.size() * sizeof(Timer);
     n += r->pending.size() * (sizeof(Pending) + 96);
   }
@@ -107,7 +136,7 @@ uint64_t Processor::MemoryBytes() const {
 
 void Processor::Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
                        std::string_view detail, std::string_view source, int64_t position, std::string_view type,
-                       std::string_view first_content_key) {
+                       std::optional<std::string_view> first_content_key) {
   pb::Rejection r;
   r.set_tenant(tenant);
   if (event_id) r.set_event_id(*event_id);
@@ -118,7 +147,10 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id, s
   r.set_source(ValidUtf8(source));
   r.set_position(position);
   if (!type.empty()) r.set_type(ValidUtf8(type));
-  if (!first_content_key.empty()) r.set_first_content_key(std::string(first_content_key));
+  if (first_content_key) {
+    r.set_carries_first_content(true);
+    r.set_first_content_key(std::string(*first_content_key));
+  }
   buf_.clear();
   r.SerializeToString(&buf_);
   sink_.Put(Table::kRejection, RejectionKey(tenant, event_id, source, position), buf_);
@@ -162,9 +194,14 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
     const std::string* id = err.event_id ? &*err.event_id : nullptr;
     // The rejection row carries the content key when it is the id's first
     // sighting: Load rebuilds the dedupe set from these and the stored events.
-    const bool first = id && r.seen.try_emplace(*id, IdOf(err.content_key)).second;
+    // (Also when the same bytes come again: a file fed again after a crash
+    // rewrites the first sighting's row, which must keep saying so.)
+    const ContentId mine = IdOf(err.content_key);
+    const std::optional<ContentId> first = id ? FirstSighting(r, *id) : std::nullopt;
+    if (id && !first) MarkSeen(r, *id, mine);
+    const bool carries = id && (!first || *first == mine);
     Reject(err.tenant, id, err.reason, err.detail, source, position, err.type.value_or(""),
-           first ? std::string_view(err.content_key) : std::string_view());
+           carries ? std::optional<std::string_view>(err.content_key) : std::nullopt);
     return Outcome::kRejected;
   }
   const pb::Event& e = decoded.value();
@@ -173,9 +210,8 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
   std::string computed;
   if (content_key.empty()) content_key = computed = ContentKey(e);
   const ContentId cid = IdOf(content_key);
-  auto [seen, fresh] = r.seen.try_emplace(e.event_id(), cid);
-  if (!fresh) {
-    if (seen->second == cid) {
+  if (const std::optional<ContentId> first = FirstSighting(r, e.event_id())) {
+    if (*first == cid) {
       ++stats_.duplicates;
       meta_.set_duplicates(meta_.duplicates() + 1);
       return Outcome::kDuplicate;
@@ -184,6 +220,7 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
            source, position, type);
     return Outcome::kRejected;
   }
+  MarkSeen(r, e.event_id(), cid);
   StoreEvent(e, source, position, content_key);  // the first valid sighting: for auditors and the dedupe set
   // Check 3: late, against the tenant's own watermark.
   const int64_t t = e.occurred_at_ms();
@@ -309,6 +346,7 @@ void Processor::Checkpoint(int64_t log_position) {
   }
   meta_.set_log_position(log_position);
   meta_.set_history_as_changes(true);
+  for (auto& [name, r] : runs_) r->recent.clear();  // in the sink now: read back from there
   meta_.clear_watermark_ms();
   for (const auto& [name, r] : runs_) {  // the lowest over tenants: how far everything is applied
     if (auto wm = watermark_ms(name); wm && (!meta_.has_watermark_ms() || *wm < meta_.watermark_ms())) {
@@ -510,14 +548,15 @@ void Processor::Load(RowSource& rows) {
   });
   // The dedupe set: each id's first sighting is a stored event (valid) or a
   // rejection that carries the content key (invalid, with a readable id).
-  rows.ScanRows(Table::kEvent, [&](std::string_view k, std::string_view v) {
-    const auto row = Parse<pb::StoredEvent>(Table::kEvent, k, v);
-    RunOf(KeyPart(k, 0)).seen.emplace(std::string(KeyPart(k, 1)), IdOf(row.content_key()));
+  // Only the ids' hashes are held; FirstSighting reads the content back.
+  rows_ = &rows;
+  rows.ScanRows(Table::kEvent, [&](std::string_view k, std::string_view) {
+    RunOf(KeyPart(k, 0)).seen.insert(IdHash(KeyPart(k, 1)));
   });
   rows.ScanRows(Table::kRejection, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Rejection>(Table::kRejection, k, v);
-    if (row.first_content_key().empty()) return;
-    RunOf(row.tenant()).seen.emplace(row.event_id(), IdOf(row.first_content_key()));
+    if (!row.carries_first_content()) return;
+    RunOf(row.tenant()).seen.insert(IdHash(row.event_id()));
   });
   rows.ScanRows(Table::kPending, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Pending>(Table::kPending, k, v);

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 #include <array>
 #include <cstdint>
@@ -71,7 +72,9 @@ class Processor {
   ~Processor();
 
   // Loads the state a previous processor checkpointed (an empty source: a
-  // new stream). Call once, before the first Offer.
+  // new stream). Call once, before the first Offer. `rows` must outlive the
+  // processor: the dedupe check reads the first content of old event ids
+  // from it (it must see what the sink was given before each checkpoint).
   void Load(RowSource& rows);
 
   // `lane` names the input this record came from (a Kafka partition, ""
@@ -139,15 +142,25 @@ class Processor {
     Tenant* t = nullptr;
     TimerHeap timers;
     std::map<std::string, Pending> pending;  // by PendingKey: canonical order
-    StrMap<std::string, ContentId> seen;
+    // The dedupe set of check 2: a 64-bit hash of every event_id seen (a
+    // tenth of the memory of the ids themselves), and the first content of
+    // the ids first seen since the last checkpoint. The first content of an
+    // older id is read back (FirstSighting) from its stored event or
+    // rejection row; a hash that matches no such row is another id's.
+    absl::flat_hash_set<uint64_t> seen;
+    StrMap<std::string, ContentId> recent;
     std::optional<int64_t> max_seen;
   };
   static ContentId IdOf(std::string_view content_key);
+  static uint64_t IdHash(std::string_view event_id);
+  // The content `id` was first seen with in this tenant; nullopt if never.
+  std::optional<ContentId> FirstSighting(Run& r, std::string_view id);
+  void MarkSeen(Run& r, std::string_view id, ContentId content);
 
   Run& RunOf(std::string_view tenant);
   void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
               std::string_view detail, std::string_view source, int64_t position, std::string_view type,
-              std::string_view first_content_key = {});
+              std::optional<std::string_view> first_content_key = std::nullopt);
   void Drain(Run& r, bool flush);
   void FireDue(Run& r, int64_t up_to_ms);
   void ApplyPending(Run& r, const std::string& key, Pending& p);
@@ -165,9 +178,10 @@ class Processor {
   std::vector<std::string> unpersisted_deletes_;  // p keys applied since the last checkpoint
   RunStats stats_;
   std::string last_reason_, last_detail_;
+  RowSource* rows_ = nullptr;  // what Load read; dedupe reads go here
   RowEncoder encoder_;
   pb::StoredEvent stored_;
-  std::string buf_;
+  std::string buf_, read_buf_;
 };
 
 }  // namespace fission

@@ -70,8 +70,18 @@ void MemStore::DeletePrefix(Table t, std::string_view prefix) {
   while (it != m.end() && it->first.starts_with(prefix)) it = m.erase(it);
 }
 
-void MemStore::ScanRows(Table t, const Fn& fn) {
-  for (const auto& [k, row] : impl_->Of(t)) fn(k, row->SerializeAsString());
+void MemStore::ScanRows(Table t, std::string_view prefix, const Fn& fn) {
+  auto& m = impl_->Of(t);
+  for (auto it = m.lower_bound(prefix); it != m.end() && it->first.starts_with(prefix); ++it) {
+    fn(it->first, it->second->SerializeAsString());
+  }
+}
+
+bool MemStore::GetRow(Table t, std::string_view key, std::string* value) {
+  const auto* row = FindRow(t, key);
+  if (!row) return false;
+  *value = row->SerializeAsString();
+  return true;
 }
 
 void MemStore::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {

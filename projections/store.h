@@ -37,13 +37,19 @@ class RowSink {
   virtual void DeletePrefix(Table t, std::string_view prefix) = 0;
 };
 
-// Rows written earlier, read back.
+// Rows written earlier, read back: all of a table at start, and single rows
+// or key ranges while running (what the state in memory keeps only in part,
+// such as the content of old event ids, is faulted in from here). Reads see
+// every row handed to the RowSink before the last checkpoint.
 class RowSource {
  public:
   virtual ~RowSource() = default;
   using Fn = std::function<void(std::string_view key, std::string_view value)>;
-  // Every row of table `t`, in key order.
-  virtual void ScanRows(Table t, const Fn& fn) = 0;
+  // Every row of table `t` whose key starts with `prefix`, in key order.
+  virtual void ScanRows(Table t, std::string_view prefix, const Fn& fn) = 0;
+  void ScanRows(Table t, const Fn& fn) { ScanRows(t, "", fn); }
+  // The row's value; false when it does not exist.
+  virtual bool GetRow(Table t, std::string_view key, std::string* value) = 0;
 };
 
 // Rows as records, for readers.
@@ -87,7 +93,9 @@ class MemStore final : public Store, public RowSink, public RowSource {
   void Put(Table t, std::string_view key, std::string_view value) override;
   void Delete(Table t, std::string_view key) override;
   void DeletePrefix(Table t, std::string_view prefix) override;
-  void ScanRows(Table t, const Fn& fn) override;
+  void ScanRows(Table t, std::string_view prefix, const Fn& fn) override;
+  bool GetRow(Table t, std::string_view key, std::string* value) override;
+  using RowSource::ScanRows;
   // The row, created empty when absent (tests that write rows by hand).
   google::protobuf::MessageLite* MutableRow(Table t, std::string_view key);
   template <class R>

@@ -136,5 +136,24 @@ TEST(Dedupe, AfterARestartResendsAreJudgedAsBeforeIt) {
                                                "invalid_event"}));
 }
 
+TEST(Dedupe, AnInvalidFirstSightingFedAgainAfterACrashStillHoldsTheIdsFirstContent) {
+  // Found by the simulator: the re-fed line rewrites its rejection row (same
+  // source and position), which must still carry the id's first content.
+  const RuleBook rules = MustParseRules(RulesJson());
+  const std::string invalid = R"({"event_id":"x1","type":"like","occurred_at":")" + At(1) + R"(","member":"M"})";
+  MemStore store;
+  for (int run = 0; run < 2; ++run) {  // the same file position, before and after a crash
+    Processor p(rules, store, {});
+    p.Load(store);
+    EXPECT_EQ(p.OfferJson("in.jsonl", 1, invalid), Outcome::kRejected);
+    p.Checkpoint(1);
+  }
+  Processor p(rules, store, {});
+  p.Load(store);
+  EXPECT_EQ(p.OfferJson("in.jsonl", 2, Pay("x1", At(1), "M", "o1", 5)), Outcome::kRejected);
+  EXPECT_EQ(p.last_reason(), "conflicting_duplicate");
+  EXPECT_EQ(p.stats().dedupe_reads, 1);
+}
+
 }  // namespace
 }  // namespace fission::test

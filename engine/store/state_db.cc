@@ -10,11 +10,11 @@
 //                           when a writer starts (the typed core loads them),
 //                           and by every reader.
 //   'h'                     log head: be64 of the last appended seq
-//   'v'                     format version ("fission-5")
+//   'v'                     format version ("fission-6")
 //
 //   audit (InAuditColumn):
 //   <table byte><row key>   the write-once tables V (changes, keyed by
-//                           sequence: always appended at the end), E and T
+//                           sequence: always appended at the end) and T
 //   'l' be64(seq)           embedded log record seq (fission.v1.LogRecord)
 //
 // Both go in one WriteBatch, so a commit is still atomic across them.
@@ -50,8 +50,9 @@ constexpr char kHeadKey[] = "h";
 constexpr char kVersionKey[] = "v";
 // 2: history, stored events; 3: the audit column family; 4: the typed core
 // (per-tenant watermarks in the meta row, timers derived from the rows); 5:
-// history as changes by sequence with version chains, no dedupe rows.
-constexpr char kFormat[] = "fission-5";
+// history as changes by sequence with version chains, no dedupe rows; 6:
+// stored events in the default family.
+constexpr char kFormat[] = "fission-6";
 
 std::string FullKey(Table t, std::string_view key) {
   std::string k;
@@ -342,10 +343,19 @@ void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, 
   if (!it->status().ok()) throw std::runtime_error(fmt::format("RocksDB scan failed: {}", it->status().ToString()));
 }
 
-void StateDb::ScanRows(Table t, const Fn& fn) {
+bool StateDb::GetRow(Table t, std::string_view key, std::string* value) {
   WaitWritten();
   if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
-  const std::string prefix(1, static_cast<char>(t));
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), Full(t, key), value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
+  return true;
+}
+
+void StateDb::ScanRows(Table t, std::string_view key_prefix, const Fn& fn) {
+  WaitWritten();
+  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  const std::string prefix = FullKey(t, key_prefix);
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;  // one pass at start-up
   ro.readahead_size = 2u << 20;

@@ -83,8 +83,9 @@ struct DbError {
 rocksdb::Options RocksOptions(const DbOptions& options);
 
 // The data dir's second column family, "audit": the tables written once and
-// never read by the fold (history as changes V, stored events E, tier changes
-// T) and the embedded log. They are half of every batch's keys. Its memtable
+// never read by the fold (history as changes V, tier changes T) and the
+// embedded log. (Stored events E are in the default family: the dedupe check
+// reads them back, and point reads want its bloom filters.) They are half of every batch's keys. Its memtable
 // is a vector (an insert is an append, sorted once at flush) and its tables
 // carry no bloom filters: nothing probes them for absent keys. `writer` false
 // (read-only and follower opens): a skip-list memtable, which readers seek in.
@@ -93,7 +94,7 @@ inline constexpr char kAuditColumn[] = "audit";
 // Whether rows whose full key starts with `tag` (a Table byte, or the log's
 // 'l') live in the audit column family.
 inline bool InAuditColumn(char tag) {
-  return tag == static_cast<char>(Table::kChange) || tag == static_cast<char>(Table::kEvent) ||
+  return tag == static_cast<char>(Table::kChange) ||
          tag == static_cast<char>(Table::kTierChange) || tag == 'l';
 }
 
@@ -135,8 +136,11 @@ class StateDb final : public Store, public RowSink, public RowSource {
   void Put(Table t, std::string_view key, std::string_view value) override;
   void Delete(Table t, std::string_view key) override;
   void DeletePrefix(Table t, std::string_view prefix) override;
-  // RowSource: committed rows.
-  void ScanRows(Table t, const Fn& fn) override;
+  // RowSource: committed rows (the commit in flight included: a read waits
+  // for it).
+  void ScanRows(Table t, std::string_view prefix, const Fn& fn) override;
+  bool GetRow(Table t, std::string_view key, std::string* value) override;
+  using RowSource::ScanRows;
 
   // Writes the batch atomically, with the log records appended since the
   // last commit. With DbOptions::write_thread the write is handed to the

@@ -24,9 +24,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class CountingSink final : public fission::RowSink {
+// Counts what it is given, and keeps the stored events and rejections,
+// which the dedupe check reads back (for a resent event id), as a store would.
+class CountingSink final : public fission::RowSink, public fission::RowSource {
  public:
   void Put(fission::Table t, std::string_view key, std::string_view value) override {
+    if (t == fission::Table::kEvent || t == fission::Table::kRejection) {
+      kept_[std::string(1, static_cast<char>(t)).append(key)] = value;
+    }
     ++rows;
     bytes += static_cast<int64_t>(key.size() + value.size());
     auto& [n, b] = by_table[static_cast<char>(t)];
@@ -35,8 +40,23 @@ class CountingSink final : public fission::RowSink {
   }
   void Delete(fission::Table, std::string_view) override { ++rows; }
   void DeletePrefix(fission::Table, std::string_view) override { ++rows; }
+  void ScanRows(fission::Table t, std::string_view prefix, const Fn& fn) override {
+    const std::string p = std::string(1, static_cast<char>(t)).append(prefix);
+    for (auto it = kept_.lower_bound(p); it != kept_.end() && it->first.starts_with(p); ++it) {
+      fn(std::string_view(it->first).substr(1), it->second);
+    }
+  }
+  bool GetRow(fission::Table t, std::string_view key, std::string* value) override {
+    auto it = kept_.find(std::string(1, static_cast<char>(t)).append(key));
+    if (it == kept_.end()) return false;
+    *value = it->second;
+    return true;
+  }
   int64_t rows = 0, bytes = 0;
   std::map<char, std::pair<int64_t, int64_t>> by_table;  // table byte (keys.h): rows, bytes
+
+ private:
+  std::map<std::string, std::string, std::less<>> kept_;
 };
 
 }  // namespace
@@ -69,6 +89,7 @@ int main(int argc, char** argv) {
   {
     CountingSink sink;
     fission::Processor p(rules.value(), sink, fission::ProcessorOptions{.history = history});
+    p.Load(sink);
     const auto t0 = Clock::now();
     int64_t pos = 0;
     for (auto& d : decoded) {
