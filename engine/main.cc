@@ -60,10 +60,13 @@ std::string SummaryLine(const RunStats& s, double seconds) {
   std::string rej;
   for (auto& [r, n] : s.rejected) rej += fmt::format("{}{} {}", rej.empty() ? "" : ", ", r, n);
   const double rate = seconds > 0 ? static_cast<double>(s.offered) / seconds : 0;
-  return fmt::format("read {} | applied {} ({}) | duplicates {} | rejected {}{} | timers fired {} | {:.1f} s, {} events/s",
+  // Under --memory-mb: what left memory at commits, and what events brought back.
+  const std::string budget =
+      s.evicted > 0 ? fmt::format(" | evicted {}, brought back {}", Thousands(s.evicted), Thousands(s.faulted)) : "";
+  return fmt::format("read {} | applied {} ({}) | duplicates {} | rejected {}{} | timers fired {} | {:.1f} s, {} events/s{}",
                      s.offered, s.applied, by_type.empty() ? "none" : by_type, s.duplicates,
                      s.rejected_total(), rej.empty() ? "" : " (" + rej + ")", s.timers_fired, seconds,
-                     Thousands(static_cast<int64_t>(rate)));
+                     Thousands(static_cast<int64_t>(rate)), budget);
 }
 
 constexpr const char* kNoHistoryHelp =
@@ -73,15 +76,26 @@ constexpr const char* kNoDecodeThreadHelp =
 
 // Memory settings shared by the commands that fold (ingest, run, replay).
 struct MemoryArgs {
+  size_t memory_mb = 1024;
   size_t block_cache_mb = DbOptions{}.block_cache_bytes >> 20;
   size_t write_buffer_mb = DbOptions{}.write_buffer_bytes >> 20;
   void ApplyTo(DbOptions* db) const {
     db->block_cache_bytes = block_cache_mb << 20;
     db->write_buffer_bytes = write_buffer_mb << 20;
   }
+  void ApplyTo(EngineOptions* opt) const {
+    ApplyTo(&opt->db);
+    opt->processor.memory_budget_bytes = uint64_t{memory_mb} << 20;
+  }
 };
 
 void AddMemoryOptions(CLI::App* cmd, MemoryArgs& m) {
+  cmd->add_option("--memory-mb", m.memory_mb,
+                  "MiB for the projection state in memory: past it, finished orders (every commission line settled "
+                  "or void), their lines, closed groups and shares leave memory at each commit and come back from "
+                  "RocksDB when an event names them. Members, distributor totals and open work always stay")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{16}, size_t{1} << 24));
   cmd->add_option("--block-cache-mb", m.block_cache_mb,
                   "RocksDB block cache in MiB (data blocks, indexes and filters): the main bound on memory; "
                   "larger is faster once the data dir outgrows it")
@@ -115,7 +129,7 @@ int RunIngest(const IngestArgs& a, RunStats* stats_out, double* seconds_out) {
   opt.processor.allowed_lateness_ms = a.allowed_lateness_ms;
   opt.processor.history = !a.no_history;
   opt.db.sync_commits = !a.no_sync;
-  a.memory.ApplyTo(&opt.db);
+  a.memory.ApplyTo(&opt);
   opt.batch_events = a.batch;
   opt.decode_thread = !a.no_decode_thread;
   const auto start = std::chrono::steady_clock::now();
@@ -641,6 +655,7 @@ int main(int argc, char** argv) {
       if (*replay) {
         rp.kafka = settings;
         rp_memory.ApplyTo(&rp.db);
+        rp.memory_budget_bytes = uint64_t{rp_memory.memory_mb} << 20;
         return RunReplay(rp);
       }
       ar.kafka = settings;
@@ -658,7 +673,7 @@ int main(int argc, char** argv) {
       opt.processor.allowed_lateness_ms = run_lateness;
       opt.processor.history = !run_no_history;
       opt.db.sync_commits = !run_no_sync;
-      run_memory.ApplyTo(&opt.db);
+      run_memory.ApplyTo(&opt);
       // The API reads this process's own writer: its audit rows must be seekable unflushed.
       if (!run_api.listen.empty()) opt.db.audit_vector_memtable = false;
       auto engine = Engine::Open(run_dir, rules.value(), opt);

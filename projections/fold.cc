@@ -121,7 +121,7 @@ void Fold::AppendTierChange(Idx member, TierId tier, int64_t at_ms, std::string_
 }
 
 std::optional<Rejected> Fold::ApplyShare(const pb::Event& e) {
-  if (Idx s = t_->shares.Find(e.share_id()); s != kNone) {
+  if (Idx s = t_->FindShare(e.share_id()); s != kNone) {
     const Share& sh = t_->shares[s];
     return Reject("share_id_taken", fmt::format("share_id '{}' was registered by '{}' (event '{}')",
                                                 e.share_id(), t_->members[sh.sharer].id, sh.event_id));
@@ -140,7 +140,7 @@ std::optional<Rejected> Fold::ApplyShare(const pb::Event& e) {
 
 void Fold::Bind(const pb::Event& e, const RuleVersion& r) {
   if (!e.has_share_id()) return;
-  const Idx s = t_->shares.Find(e.share_id());
+  const Idx s = t_->FindShare(e.share_id());
   if (s == kNone) return;
   const Idx d = t_->shares[s].sharer;
   const Idx known = t_->members.Find(e.member());  // kNone: M is new, so in no chain
@@ -176,7 +176,7 @@ void Fold::Bind(const pb::Event& e, const RuleVersion& r) {
 }
 
 std::optional<Rejected> Fold::ApplyJoin(const pb::Event& e) {
-  Idx g = t_->groups.Find(e.group_id());
+  Idx g = t_->FindGroup(e.group_id());
   if (e.opens()) {
     if (g != kNone) return Reject("group_exists", fmt::format("group '{}' already exists", e.group_id()));
   } else {
@@ -238,7 +238,7 @@ void Fold::ChangeGrowth(Idx member, int64_t d_growth, int64_t d_points, const Ru
 }
 
 std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
-  if (t_->orders.Find(e.order_id()) != kNone) {
+  if (t_->FindOrder(e.order_id()) != kNone) {
     return Reject("duplicate_order", fmt::format("order '{}' was already paid", e.order_id()));
   }
   const int64_t t = e.occurred_at_ms();
@@ -252,7 +252,7 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
 
   // Where does the order stand in its group? Decided now; applied in step (4).
   enum class InGroup { kOutside, kCounts, kOverflow } in_group = InGroup::kOutside;
-  const Idx g = e.has_group_id() ? t_->groups.Find(e.group_id()) : kNone;
+  const Idx g = e.has_group_id() ? t_->FindGroup(e.group_id()) : kNone;
   if (g != kNone) {
     const Group& grp = t_->groups[g];
     if (grp.status != GroupStatus::kForming) {
@@ -298,8 +298,8 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
     for (size_t k = 0; k < n; ++k) {
       const Idx b = chain[k];
       const Bps rate = r.commission.levels_bps[k] + state_.tiers.Bonus(r, t_->members[b].tier);
-      const Idx li = static_cast<Idx>(t_->lines.size());
-      Line& l = t_->lines.emplace_back();
+      const Idx li = t_->NewLine();
+      Line& l = t_->lines[li];
       l.distributor = b;
       l.order = oi;
       l.level = static_cast<uint8_t>(k + 1);
@@ -325,6 +325,7 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
   if (in_group == InGroup::kOverflow) {
     o.overflow = true;
     o.refund_due = true;
+    o.grouped = true;
     t_->TouchGroup(g);
     auto& due = t_->groups[g].refund_due;
     auto at = std::lower_bound(due.begin(), due.end(), oi,
@@ -341,6 +342,7 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
     }
     gm->paid = true;
     gm->order = oi;
+    o.grouped = true;
     grp.paid_count += 1;
     if (grp.paid_count >= grp.size) SucceedGroup(g, t, false);
   }
@@ -396,8 +398,8 @@ void Fold::SucceedGroup(Idx gi, int64_t at, bool is_virtual) {
     for (uint8_t k = 0; k < o.line_count; ++k) ReleaseHeld(o.lines[k], at);
   }
   if (g.leader_bonus_fen > 0 && leader_order != kNone) {
-    const Idx li = static_cast<Idx>(t_->lines.size());
-    Line& l = t_->lines.emplace_back();
+    const Idx li = t_->NewLine();
+    Line& l = t_->lines[li];
     l.distributor = g.leader;
     l.order = leader_order;
     l.leader_bonus = true;
@@ -414,6 +416,7 @@ void Fold::SucceedGroup(Idx gi, int64_t at, bool is_virtual) {
     StartFreeze(li, at);
     AddLine(li, +1);
     Dist(g.leader).lines += 1;
+    t_->groups[gi].bonus_line = li;
   }
 }
 
@@ -442,7 +445,7 @@ const RuleVersion& Fold::OrderRules(const Order& o, int64_t fallback_ms) const {
 }
 
 std::optional<Rejected> Fold::ApplyRefund(const pb::Event& e) {
-  const Idx oi = t_->orders.Find(e.order_id());
+  const Idx oi = t_->FindOrder(e.order_id());
   if (oi == kNone) return Reject("unknown_order", fmt::format("no order '{}'", e.order_id()));
   Order& o = t_->orders[oi];
   if (e.amount_fen() > o.amount_fen - o.refunded_fen) {
@@ -504,7 +507,7 @@ std::optional<Rejected> Fold::ApplyRefund(const pb::Event& e) {
   ChangeGrowth(buyer, dg, dp, rules_.For(t_->name, Millis(t)), t, e.event_id());
 
   if (fully && o.has_group_id) {
-    const Idx gi = t_->groups.Find(o.group_id);
+    const Idx gi = t_->FindGroup(o.group_id);
     if (gi != kNone) {
       const Group& cg = t_->groups[gi];
       const bool counted_member =
@@ -528,6 +531,9 @@ std::optional<Rejected> Fold::ApplyRefund(const pb::Event& e) {
           g2.paid_count -= 1;
           for (uint8_t k = 0; k < o.line_count; ++k) VoidHeld(o.lines[k]);
         }
+        // Whether g2 still refers to the order (see Order::grouped).
+        o.grouped = std::any_of(g2.members.begin(), g2.members.end(), [&](const GroupMember& m) { return m.order == oi; }) ||
+                    std::find(g2.refund_due.begin(), g2.refund_due.end(), oi) != g2.refund_due.end();
       }
     }
   }

@@ -24,6 +24,10 @@ struct RunStats {
   // id was seen before the last checkpoint: a duplicate, a conflict, or a
   // rare hash collision).
   int64_t dedupe_reads = 0;
+  // Under a memory budget: entities that left memory at checkpoints (orders,
+  // lines, groups, shares), and those an event brought back from their rows.
+  int64_t evicted = 0;
+  int64_t faulted = 0;
   std::map<std::string, int64_t> rejected;  // by reason
   int64_t rejected_total() const {
     int64_t n = 0;

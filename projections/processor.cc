@@ -81,6 +81,7 @@ Processor::Run& Processor::RunOf(std::string_view tenant) {
   if (it == runs_.end()) {
     auto r = std::make_unique<Run>();
     r->t = &state_.GetTenant(tenant);
+    if (options_.memory_budget_bytes > 0) r->t->faults = this;
     if (auto m = meta_.tenant_max_seen_ms().find(std::string(tenant)); m != meta_.tenant_max_seen_ms().end()) {
       r->max_seen = m->second;
     }
@@ -328,6 +329,9 @@ void Processor::Flush() {
 
 void Processor::Checkpoint(int64_t log_position) {
   FISSION_ASSERT(log_position >= meta_.log_position(), "the log position went backwards");
+  // Before write-behind: only what this batch left unchanged leaves memory,
+  // so its row is in an earlier commit (RowSource::GetSettledRow).
+  Evict();
   encoder_.WriteBehind(state_, sink_);
   for (const std::string& k : unpersisted_deletes_) sink_.Delete(Table::kPending, k);
   unpersisted_deletes_.clear();
@@ -439,61 +443,13 @@ void Processor::Load(RowSource& rows) {
     d.lines = row.lines();
     d.version = row.last_version();
   });
-  auto rule_of = [&](std::string_view tenant, const std::string& name, int64_t at_ms) -> const RuleVersion* {
-    const RuleVersion* rv = rules_.ByName(tenant, name);
-    return rv ? rv : &rules_.For(tenant, Millis(at_ms));
-  };
-  auto provenance = [&](const pb::Provenance& p) {
-    return Provenance{p.event_id(), state_.InternSource(p.source()), p.position()};
-  };
   rows.ScanRows(Table::kOrder, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Order>(Table::kOrder, k, v);
     Run& r = RunOf(KeyPart(k, 0));
-    const Idx i = r.t->orders.Add(KeyPart(k, 1));
-    Order& o = r.t->orders[i];
-    o.member = r.t->members.Find(row.member());
-    FISSION_ASSERT(o.member != kNone, "an order's buyer has no member row");
-    o.amount_fen = row.amount_fen();
-    o.commission_base_fen = row.commission_base_fen();
-    o.refunded_fen = row.refunded_fen();
-    o.has_group_id = row.has_group_id();
-    o.group_id = row.group_id();
-    o.paid_at_ms = row.paid_at_ms();
-    o.refund_due = row.refund_due();
-    o.overflow = row.overflow();
-    o.growth = row.growth();
-    o.points = row.points();
-    o.rule = rule_of(r.t->name, row.rule_version(), row.paid_at_ms());
-    o.paid_by = provenance(row.paid_by());
+    DecodeOrder(*r.t, r.t->orders.Add(KeyPart(k, 1)), row);
   });
   rows.ScanRows(Table::kLine, [&](std::string_view k, std::string_view v) {
-    const auto row = Parse<pb::Line>(Table::kLine, k, v);
-    Run& r = RunOf(KeyPart(k, 0));
-    const Idx li = static_cast<Idx>(r.t->lines.size());
-    Line& l = r.t->lines.emplace_back();
-    l.distributor = r.t->members.Find(row.distributor());
-    l.order = r.t->orders.Find(row.order_id());
-    FISSION_ASSERT(l.distributor != kNone && l.order != kNone, "a line's distributor or order has no row");
-    l.leader_bonus = row.leader_bonus();
-    l.level = static_cast<uint8_t>(row.level());
-    l.state = StateOf(row.state());
-    l.has_settles_at = row.has_settles_at_ms();
-    l.settles_at_ms = row.settles_at_ms();
-    l.refund_policy = PolicyOf(row.refund_policy());
-    l.freeze_days = row.freeze_days();
-    l.rate_bps = row.rate_bps();
-    l.base_fen = row.base_fen();
-    l.amount_fen = row.amount_fen();
-    l.reversed_fen = row.reversed_fen();
-    l.clawed_back_fen = row.clawed_back_fen();
-    l.waived_fen = row.waived_fen();
-    l.rule = rule_of(r.t->name, row.rule_version(), r.t->orders[l.order].paid_at_ms);
-    l.created_by_timer = row.created_by().event_id().empty() && row.created_by().source().starts_with("timer:");
-    if (!l.created_by_timer) l.created_by = provenance(row.created_by());
-    l.version = row.last_version();
-    if (l.state == LineState::kPending && l.has_settles_at) {
-      r.timers.Push(*r.t, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
-    }
+    DecodeLine(RunOf(KeyPart(k, 0)), Parse<pb::Line>(Table::kLine, k, v));
   });
   // Resolve each order's line references (distributor, level) to lines.
   for (const auto& [name, r] : runs_) {
@@ -510,42 +466,22 @@ void Processor::Load(RowSource& rows) {
   rows.ScanRows(Table::kShare, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Share>(Table::kShare, k, v);
     Run& r = RunOf(KeyPart(k, 0));
-    const Idx i = r.t->shares.Add(KeyPart(k, 1));
-    Share& s = r.t->shares[i];
-    s.sharer = r.t->members.Find(row.sharer());
-    FISSION_ASSERT(s.sharer != kNone, "a share's sharer has no member row");
-    s.shared_at_ms = row.shared_at_ms();
-    s.event_id = row.event_id();
+    DecodeShare(*r.t, r.t->shares.Add(KeyPart(k, 1)), row);
   });
   rows.ScanRows(Table::kGroup, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Group>(Table::kGroup, k, v);
     Run& r = RunOf(KeyPart(k, 0));
-    Tenant& t = *r.t;
-    const Idx gi = t.groups.Add(KeyPart(k, 1));
-    Group& g = t.groups[gi];
-    g.status = static_cast<GroupStatus>(row.status());
-    g.leader = t.members.Find(row.leader());
-    g.size = row.size();
-    g.product_id = row.product_id();
-    g.opened_at_ms = row.opened_at_ms();
-    g.expires_at_ms = row.expires_at_ms();
-    g.has_closed_at = row.has_closed_at_ms();
-    g.closed_at_ms = row.closed_at_ms();
-    g.is_virtual = row.virtual_();
-    g.paid_count = row.paid_count();
-    for (const auto& gm : row.members()) {
-      GroupMember m{t.members.Find(gm.member()), gm.joined_at_ms(), gm.paid(), kNone};
-      if (gm.has_order_id()) m.order = t.orders.Find(gm.order_id());
-      g.members.push_back(m);
-    }
-    for (const auto& o : row.refund_due()) g.refund_due.push_back(t.orders.Find(o));
-    g.virtual_success = row.virtual_success();
-    g.leader_bonus_fen = row.leader_bonus_fen();
-    g.leader_bonus_freeze_days = row.leader_bonus_freeze_days();
-    g.rule = rule_of(t.name, row.rule_version(), row.opened_at_ms());
-    g.version = row.last_version();
-    if (g.status == GroupStatus::kForming) r.timers.Push(t, Timer{g.expires_at_ms, TimerKind::kGroupExpiry, gi});
+    DecodeGroup(r, r.t->groups.Add(KeyPart(k, 1)), row);
   });
+  // Each group's leader bonus line, which its eviction waits for.
+  for (const auto& [name, r] : runs_) {
+    Tenant& t = *r->t;
+    for (Idx li = 0; li < t.lines.size(); ++li) {
+      const Line& l = t.lines[li];
+      if (!l.leader_bonus || !t.orders[l.order].has_group_id) continue;
+      if (const Idx g = t.groups.Find(t.orders[l.order].group_id); g != kNone) t.groups[g].bonus_line = li;
+    }
+  }
   // The dedupe set: each id's first sighting is a stored event (valid) or a
   // rejection that carries the content key (invalid, with a readable id).
   // Only the ids' hashes are held; FirstSighting reads the content back.
@@ -567,6 +503,300 @@ void Processor::Load(RowSource& rows) {
     p.persisted = true;
     RunOf(p.event.tenant()).pending.emplace(std::string(k), std::move(p));
   });
+}
+
+const RuleVersion* Processor::RuleOf(std::string_view tenant, const std::string& name, int64_t at_ms) const {
+  const RuleVersion* rv = rules_.ByName(tenant, name);
+  return rv ? rv : &rules_.For(tenant, Millis(at_ms));
+}
+
+void Processor::DecodeOrder(Tenant& t, Idx i, const pb::Order& row) {
+  Order& o = t.orders[i];
+  o.member = t.members.Find(row.member());
+  FISSION_ASSERT(o.member != kNone, "an order's buyer has no member row");
+  o.amount_fen = row.amount_fen();
+  o.commission_base_fen = row.commission_base_fen();
+  o.refunded_fen = row.refunded_fen();
+  o.has_group_id = row.has_group_id();
+  o.group_id = row.group_id();
+  o.paid_at_ms = row.paid_at_ms();
+  o.refund_due = row.refund_due();
+  o.overflow = row.overflow();
+  o.growth = row.growth();
+  o.points = row.points();
+  o.rule = RuleOf(t.name, row.rule_version(), row.paid_at_ms());
+  const pb::Provenance& p = row.paid_by();
+  o.paid_by = Provenance{p.event_id(), state_.InternSource(p.source()), p.position()};
+}
+
+Idx Processor::DecodeLine(Run& r, const pb::Line& row) {
+  Tenant& t = *r.t;
+  const Idx li = t.NewLine();
+  Line& l = t.lines[li];
+  l.distributor = t.members.Find(row.distributor());
+  l.order = t.orders.Find(row.order_id());
+  FISSION_ASSERT(l.distributor != kNone && l.order != kNone, "a line's distributor or order has no row");
+  l.leader_bonus = row.leader_bonus();
+  l.level = static_cast<uint8_t>(row.level());
+  l.state = StateOf(row.state());
+  l.has_settles_at = row.has_settles_at_ms();
+  l.settles_at_ms = row.settles_at_ms();
+  l.refund_policy = PolicyOf(row.refund_policy());
+  l.freeze_days = row.freeze_days();
+  l.rate_bps = row.rate_bps();
+  l.base_fen = row.base_fen();
+  l.amount_fen = row.amount_fen();
+  l.reversed_fen = row.reversed_fen();
+  l.clawed_back_fen = row.clawed_back_fen();
+  l.waived_fen = row.waived_fen();
+  l.rule = RuleOf(t.name, row.rule_version(), t.orders[l.order].paid_at_ms);
+  const pb::Provenance& p = row.created_by();
+  l.created_by_timer = p.event_id().empty() && p.source().starts_with("timer:");
+  if (!l.created_by_timer) l.created_by = Provenance{p.event_id(), state_.InternSource(p.source()), p.position()};
+  l.version = row.last_version();
+  if (l.state == LineState::kPending && l.has_settles_at) {
+    r.timers.Push(t, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
+  }
+  return li;
+}
+
+void Processor::DecodeGroup(Run& r, Idx gi, const pb::Group& row) {
+  Tenant& t = *r.t;
+  Group& g = t.groups[gi];
+  g.status = static_cast<GroupStatus>(row.status());
+  g.leader = t.members.Find(row.leader());
+  g.size = row.size();
+  g.product_id = row.product_id();
+  g.opened_at_ms = row.opened_at_ms();
+  g.expires_at_ms = row.expires_at_ms();
+  g.has_closed_at = row.has_closed_at_ms();
+  g.closed_at_ms = row.closed_at_ms();
+  g.is_virtual = row.virtual_();
+  g.paid_count = row.paid_count();
+  auto order = [&](const std::string& id) {
+    const Idx o = t.orders.Find(id);
+    FISSION_ASSERT(o != kNone, "a group's order has no row");
+    t.orders[o].grouped = true;
+    return o;
+  };
+  for (const auto& gm : row.members()) {
+    GroupMember m{t.members.Find(gm.member()), gm.joined_at_ms(), gm.paid(), kNone};
+    if (gm.has_order_id()) m.order = order(gm.order_id());
+    g.members.push_back(m);
+  }
+  for (const auto& o : row.refund_due()) g.refund_due.push_back(order(o));
+  g.virtual_success = row.virtual_success();
+  g.leader_bonus_fen = row.leader_bonus_fen();
+  g.leader_bonus_freeze_days = row.leader_bonus_freeze_days();
+  g.rule = RuleOf(t.name, row.rule_version(), row.opened_at_ms());
+  g.version = row.last_version();
+  if (g.status == GroupStatus::kForming) r.timers.Push(t, Timer{g.expires_at_ms, TimerKind::kGroupExpiry, gi});
+}
+
+void Processor::DecodeShare(Tenant& t, Idx i, const pb::Share& row) {
+  Share& s = t.shares[i];
+  s.sharer = t.members.Find(row.sharer());
+  FISSION_ASSERT(s.sharer != kNone, "a share's sharer has no member row");
+  s.shared_at_ms = row.shared_at_ms();
+  s.event_id = row.event_id();
+}
+
+uint64_t Processor::EvictedHash(Table table, std::string_view id) {
+  return absl::Hash<std::pair<char, std::string_view>>{}({static_cast<char>(table), id});
+}
+
+Idx Processor::FaultOrder(Tenant& t, std::string_view id) {
+  Run& r = RunOf(t.name);
+  if (!r.evicted.contains(EvictedHash(Table::kOrder, id))) return kNone;
+  if (!rows_->GetSettledRow(Table::kOrder, EntityKey(t.name, id), &read_buf_)) return kNone;
+  const auto row = Parse<pb::Order>(Table::kOrder, id, read_buf_);
+  // A closed group in memory refers to its orders: it comes back first,
+  // and brings the order with it when it refers to it.
+  if (row.has_group_id() && t.groups.Find(row.group_id()) == kNone && FaultGroup(t, row.group_id()) != kNone) {
+    if (const Idx i = t.orders.Find(id); i != kNone) return i;
+  }
+  return LoadOrder(r, id, row);
+}
+
+Idx Processor::LoadOrder(Run& r, std::string_view id, const pb::Order& row) {
+  Tenant& t = *r.t;
+  const Idx oi = t.orders.Add(id);
+  DecodeOrder(t, oi, row);
+  std::string buf;
+  for (const pb::LineRef& ref : row.lines()) {
+    FISSION_ASSERT(ref.level() >= 1 && ref.level() <= 3, "a commission line's level is out of range");
+    if (!rows_->GetSettledRow(Table::kLine, LineKey(t.name, ref.distributor(), id, false, ref.level()), &buf)) {
+      throw std::runtime_error(fmt::format("order '{}' of tenant '{}' refers to a line with no row", id, t.name));
+    }
+    const Idx li = DecodeLine(r, Parse<pb::Line>(Table::kLine, id, buf));
+    FISSION_ASSERT(t.lines[li].state == LineState::kSettled || t.lines[li].state == LineState::kVoid,
+                   "an evicted order's line was still waiting");
+    Order& o = t.orders[oi];
+    o.lines[ref.level() - 1] = li;
+    o.line_count = std::max<uint8_t>(o.line_count, static_cast<uint8_t>(ref.level()));
+  }
+  ++stats_.faulted;
+  return oi;
+}
+
+Idx Processor::FaultGroup(Tenant& t, std::string_view id) {
+  Run& r = RunOf(t.name);
+  if (!r.evicted.contains(EvictedHash(Table::kGroup, id))) return kNone;
+  if (!rows_->GetSettledRow(Table::kGroup, EntityKey(t.name, id), &read_buf_)) return kNone;
+  const auto row = Parse<pb::Group>(Table::kGroup, id, read_buf_);
+  FISSION_ASSERT(row.status() != pb::Group::FORMING, "an evicted group was still forming");
+  // Its orders first: the group refers to them by index.
+  auto bring = [&](const std::string& oid) {
+    if (t.orders.Find(oid) != kNone) return;
+    std::string buf;
+    if (!rows_->GetSettledRow(Table::kOrder, EntityKey(t.name, oid), &buf)) {
+      throw std::runtime_error(fmt::format("group '{}' of tenant '{}' refers to order '{}' with no row", id, t.name, oid));
+    }
+    LoadOrder(r, oid, Parse<pb::Order>(Table::kOrder, oid, buf));
+  };
+  for (const auto& gm : row.members()) {
+    if (gm.has_order_id()) bring(gm.order_id());
+  }
+  for (const auto& o : row.refund_due()) bring(o);
+  const Idx gi = t.groups.Add(id);
+  DecodeGroup(r, gi, row);
+  ++stats_.faulted;
+  return gi;
+}
+
+Idx Processor::FaultShare(Tenant& t, std::string_view id) {
+  Run& r = RunOf(t.name);
+  if (!r.evicted.contains(EvictedHash(Table::kShare, id))) return kNone;
+  if (!rows_->GetSettledRow(Table::kShare, EntityKey(t.name, id), &read_buf_)) return kNone;
+  const Idx i = t.shares.Add(id);
+  DecodeShare(t, i, Parse<pb::Share>(Table::kShare, id, read_buf_));
+  ++stats_.faulted;
+  return i;
+}
+
+namespace {
+
+// What the budget counts per entity in memory: the struct, its index entry,
+// and a little for the ids that outgrow the string's own buffer.
+constexpr uint64_t kIndexEntry = 2 * sizeof(Idx) + sizeof(std::string_view) + 1;
+constexpr uint64_t kMemberBytes = sizeof(Member) + kIndexEntry + 8;
+constexpr uint64_t kOrderBytes = sizeof(Order) + kIndexEntry + 24;
+constexpr uint64_t kLineBytes = sizeof(Line) + 8;
+constexpr uint64_t kGroupBytes = sizeof(Group) + kIndexEntry + 3 * sizeof(GroupMember) + 8;
+constexpr uint64_t kShareBytes = sizeof(Share) + kIndexEntry + 8;
+constexpr uint64_t kHashSlot = sizeof(uint64_t) + 1;
+
+}  // namespace
+
+uint64_t Processor::RunBytes(const Run& r) {
+  const Tenant& t = *r.t;
+  uint64_t n = t.members.live() * kMemberBytes + t.distributors.size() * sizeof(Distributor);
+  n += t.orders.live() * kOrderBytes + (t.lines.size() - t.free_lines.size()) * kLineBytes;
+  n += t.groups.live() * kGroupBytes + t.shares.live() * kShareBytes;
+  n += (r.seen.capacity() + r.evicted.capacity()) * kHashSlot;
+  n += r.timers.size() * sizeof(Timer) + r.pending.size() * (sizeof(Pending) + 96);
+  return n;
+}
+
+uint64_t Processor::EstimatedBytes() const {
+  uint64_t n = 0;
+  for (const auto& [name, r] : runs_) n += RunBytes(*r);
+  return n;
+}
+
+void Processor::EvictOrder(Run& r, Idx oi) {
+  Tenant& t = *r.t;
+  Order& o = t.orders[oi];
+  for (uint8_t k = 0; k < o.line_count; ++k) t.RemoveLine(o.lines[k]);
+  r.evicted.insert(EvictedHash(Table::kOrder, o.id));
+  stats_.evicted += 1 + o.line_count;
+  t.orders.Remove(oi);
+}
+
+bool Processor::EvictOrderUnit(Run& r, Idx oi) {
+  Tenant& t = *r.t;
+  auto final_line = [&](Idx li) {
+    const Line& l = t.lines[li];
+    return !l.dirty && (l.state == LineState::kSettled || l.state == LineState::kVoid);
+  };
+  auto finished = [&](Idx i) {
+    const Order& o = t.orders[i];
+    if (o.dirty) return false;
+    for (uint8_t k = 0; k < o.line_count; ++k) {
+      if (!final_line(o.lines[k])) return false;
+    }
+    return true;
+  };
+  if (!finished(oi)) return false;
+  if (!t.orders[oi].grouped) {
+    EvictOrder(r, oi);
+    return true;
+  }
+  const Idx gi = t.groups.Find(t.orders[oi].group_id);
+  FISSION_ASSERT(gi != kNone, "a grouped order's group is not in memory");
+  Group& g = t.groups[gi];
+  if (g.status == GroupStatus::kForming || g.dirty) return false;
+  if (g.bonus_line != kNone && !final_line(g.bonus_line)) return false;
+  std::vector<Idx> orders;
+  for (const GroupMember& gm : g.members) {
+    if (gm.order != kNone) orders.push_back(gm.order);
+  }
+  orders.insert(orders.end(), g.refund_due.begin(), g.refund_due.end());
+  std::sort(orders.begin(), orders.end());
+  orders.erase(std::unique(orders.begin(), orders.end()), orders.end());
+  for (Idx o : orders) {
+    if (!finished(o)) return false;
+  }
+  if (g.bonus_line != kNone) {
+    t.RemoveLine(g.bonus_line);
+    ++stats_.evicted;
+  }
+  for (Idx o : orders) EvictOrder(r, o);
+  r.evicted.insert(EvictedHash(Table::kGroup, g.id));
+  ++stats_.evicted;
+  t.groups.Remove(gi);
+  return true;
+}
+
+void Processor::Evict() {
+  const uint64_t budget = options_.memory_budget_bytes;
+  if (budget == 0 || EstimatedBytes() <= budget) return;
+  const uint64_t target = budget - budget / 8;
+  // Shares first (nothing waits on them), then finished orders, oldest first.
+  // An order that still waits goes to the back of the line; a pass gives up
+  // after this many of them in a row (the rest are younger still).
+  constexpr int kPatience = 4096;
+  uint64_t total = EstimatedBytes();
+  for (auto& [name, rp] : runs_) {
+    Run& r = *rp;
+    Tenant& t = *r.t;
+    const uint64_t others = total - RunBytes(r);
+    auto over = [&] { return others + RunBytes(r) > target; };
+    auto& shares = t.shares.age();
+    while (!shares.empty() && over()) {
+      const Idx s = shares.front();
+      if (t.shares[s].dirty) break;  // new in this batch, as are all after it
+      shares.pop_front();
+      if (t.shares[s].id.empty()) continue;  // gone already
+      r.evicted.insert(EvictedHash(Table::kShare, t.shares[s].id));
+      t.shares.Remove(s);
+      ++stats_.evicted;
+    }
+    auto& orders = t.orders.age();
+    int waiting = 0;
+    for (size_t n = orders.size(); n > 0 && waiting < kPatience && over(); --n) {
+      const Idx o = orders.front();
+      orders.pop_front();
+      if (t.orders[o].id.empty()) continue;  // left with its group already
+      if (EvictOrderUnit(r, o)) {
+        waiting = 0;
+      } else {
+        orders.push_back(o);
+        ++waiting;
+      }
+    }
+    total = others + RunBytes(r);
+  }
 }
 
 }  // namespace fission

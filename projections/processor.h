@@ -60,12 +60,21 @@ struct ProcessorOptions {
   // every timer due by it. Records whose time cannot be read are still
   // offered (they are rejected either way).
   std::optional<int64_t> until_ms = std::nullopt;
+  // A budget for the typed state in memory, in bytes (0: none). At each
+  // checkpoint past it, finished entities leave memory, oldest first, until
+  // the state is back under seven eighths of it: orders whose commission
+  // lines are all settled or void, with those lines (and a closed group with
+  // all its orders), and shares. An event that names one brings it back from
+  // its row. Members, distributor totals, forming groups, lines still held
+  // or pending, timers and the dedupe set's hashes stay: they bound what the
+  // budget can reach (engine/README, "Memory").
+  uint64_t memory_budget_bytes = 0;
 };
 
 using fission::Outcome;
 using fission::RunStats;
 
-class Processor {
+class Processor final : private EntityFaults {
  public:
   // `sink` receives every row the processor writes; it must outlive it.
   Processor(const RuleBook& rules, RowSink& sink, ProcessorOptions options);
@@ -124,6 +133,9 @@ class Processor {
   // tables, dedupe keys, timers, buffered events): engine/memory.h's
   // "typed_state". Walks the tenants: call it per report, not per event.
   uint64_t MemoryBytes() const;
+  // The cheap estimate of MemoryBytes that the memory budget is held to
+  // (entity counts times their sizes): call it as often as you like.
+  uint64_t EstimatedBytes() const;
   // The tenant's watermark; nullopt before any of its events passed check 2.
   std::optional<int64_t> watermark_ms(std::string_view tenant) const;
 
@@ -150,6 +162,9 @@ class Processor {
     absl::flat_hash_set<uint64_t> seen;
     StrMap<std::string, ContentId> recent;
     std::optional<int64_t> max_seen;
+    // Hashes (EvictedHash) of the orders, groups and shares that left
+    // memory: a Find that misses reads a row only when its id is here.
+    absl::flat_hash_set<uint64_t> evicted;
   };
   static ContentId IdOf(std::string_view content_key);
   static uint64_t IdHash(std::string_view event_id);
@@ -158,6 +173,32 @@ class Processor {
   void MarkSeen(Run& r, std::string_view id, ContentId content);
 
   Run& RunOf(std::string_view tenant);
+
+  // Rows to typed state, for Load and for the faults. Each resolves the
+  // indexes it refers to by id (members, orders), so what it refers to is in
+  // memory first.
+  const RuleVersion* RuleOf(std::string_view tenant, const std::string& name, int64_t at_ms) const;
+  void DecodeOrder(Tenant& t, Idx i, const pb::Order& row);
+  Idx DecodeLine(Run& r, const pb::Line& row);    // a new line; a pending one gets its timer
+  void DecodeGroup(Run& r, Idx gi, const pb::Group& row);  // a forming one gets its timer
+  void DecodeShare(Tenant& t, Idx i, const pb::Share& row);
+
+  // EntityFaults: brings back what Evict sent out.
+  Idx FaultOrder(Tenant& t, std::string_view id) override;
+  Idx FaultGroup(Tenant& t, std::string_view id) override;
+  Idx FaultShare(Tenant& t, std::string_view id) override;
+  // Adds order `id` from its row, with its commission lines.
+  Idx LoadOrder(Run& r, std::string_view id, const pb::Order& row);
+  static uint64_t EvictedHash(Table table, std::string_view id);
+  static uint64_t RunBytes(const Run& r);  // EstimatedBytes of one tenant
+
+  // Holds the typed state under options_.memory_budget_bytes (see there).
+  void Evict();
+  // Evicts order oi with its lines, or the closed group it belongs to with
+  // all of that group's orders; false (nothing changed) when something of
+  // it still waits (a line held or pending, a forming group).
+  bool EvictOrderUnit(Run& r, Idx oi);
+  void EvictOrder(Run& r, Idx oi);
   void Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
               std::string_view detail, std::string_view source, int64_t position, std::string_view type,
               std::optional<std::string_view> first_content_key = std::nullopt);

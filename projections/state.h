@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "events/assert.h"
 #include "events/rules.h"
 #include "events/types.h"
 
@@ -120,6 +121,9 @@ struct Order {
   std::string group_id;  // recorded even when no such group exists
   Idx member = kNone;
   bool has_group_id = false, refund_due = false, overflow = false, dirty = false;
+  // A group in memory refers to it (a paid member's order, or due a refund):
+  // the order leaves memory only with that group (Processor's eviction).
+  bool grouped = false;
   uint8_t line_count = 0;
   std::array<Idx, 3> lines{kNone, kNone, kNone};  // commission lines, in level order
   int64_t amount_fen = 0, commission_base_fen = 0, refunded_fen = 0, paid_at_ms = 0;
@@ -148,6 +152,7 @@ struct Group {
   const RuleVersion* rule = nullptr;
   std::vector<GroupMember> members;  // join order
   std::vector<Idx> refund_due;       // orders, sorted by order id
+  Idx bonus_line = kNone;            // the leader bonus line, while in memory
   uint64_t version = 0;              // its latest version (keys.h VersionRef; 0: none)
 };
 
@@ -159,7 +164,9 @@ struct Share {
   std::string event_id;
 };
 
-// Entities of one kind in one tenant: stable storage plus an id index.
+// Entities of one kind in one tenant: stable storage plus an id index. A
+// removed entity's slot is reused by a later Add, so an index is an entity's
+// name only while the entity is in memory.
 template <class T>
 class EntityTable {
  public:
@@ -174,16 +181,39 @@ class EntityTable {
   }
   // Adds an entity with id `id`, which must not exist yet.
   Idx Add(std::string_view id) {
-    const Idx i = static_cast<Idx>(items_.size());
-    T& t = items_.emplace_back();
+    Idx i;
+    if (!free_.empty()) {
+      i = free_.back();
+      free_.pop_back();
+    } else {
+      i = static_cast<Idx>(items_.size());
+      items_.emplace_back();
+    }
+    T& t = items_[i];
     t.id.assign(id);
     index_.emplace(std::string_view(t.id), i);
+    age_.push_back(i);
     return i;
+  }
+  // Forgets entity i (evicted: its row holds it). It must not be dirty.
+  void Remove(Idx i) {
+    T& t = items_[i];
+    FISSION_ASSERT(!t.dirty, "an entity left memory before it was written");
+    index_.erase(std::string_view(t.id));
+    t = T{};
+    free_.push_back(i);
   }
   T& operator[](Idx i) { return items_[i]; }
   const T& operator[](Idx i) const { return items_[i]; }
+  // Slots, live or free: indexes run below it.
   size_t size() const { return items_.size(); }
+  // Entities in memory.
+  size_t live() const { return items_.size() - free_.size(); }
   std::vector<Idx>& dirty() { return dirty_; }
+  // Indexes in the order their entities were added, oldest first: the
+  // eviction's candidates. An index whose entity left memory, or whose slot
+  // a later entity took, may still be listed (check before use).
+  std::deque<Idx>& age() { return age_; }
   // Marks entity i changed since the last write-behind.
   void MarkDirty(Idx i) {
     T& t = items_[i];
@@ -197,6 +227,20 @@ class EntityTable {
   std::deque<T> items_;
   StrMap<std::string_view, Idx> index_;
   std::vector<Idx> dirty_;
+  std::vector<Idx> free_;
+  std::deque<Idx> age_;
+};
+
+// Loads entities that left memory under a memory budget back from their
+// rows (Processor implements it over the RowSource). A Find that misses asks
+// it; it returns the entity's index, or kNone when no row holds the id.
+struct Tenant;
+class EntityFaults {
+ public:
+  virtual ~EntityFaults() = default;
+  virtual Idx FaultOrder(Tenant& t, std::string_view id) = 0;
+  virtual Idx FaultGroup(Tenant& t, std::string_view id) = 0;
+  virtual Idx FaultShare(Tenant& t, std::string_view id) = 0;
 };
 
 // Everything one tenant owns. Nothing crosses tenants.
@@ -207,7 +251,10 @@ struct Tenant {
   EntityTable<Group> groups;
   EntityTable<Share> shares;
   std::deque<Line> lines;
+  std::vector<Idx> free_lines;  // slots of lines that left memory
   std::deque<Distributor> distributors;
+  // Where evicted entities come back from; null when nothing is evicted.
+  EntityFaults* faults = nullptr;
   std::vector<Idx> dirty_lines;
   std::vector<Idx> dirty_distributors;  // members whose totals changed
   // Entities changed by the event or timer being applied, in first-touch
@@ -217,6 +264,37 @@ struct Tenant {
     Idx idx;
   };
   std::vector<Touch> touched;
+
+  // Finds an order, group or share by id, in memory or else back from its row.
+  Idx FindOrder(std::string_view id) {
+    const Idx i = orders.Find(id);
+    return i != kNone || !faults ? i : faults->FaultOrder(*this, id);
+  }
+  Idx FindGroup(std::string_view id) {
+    const Idx i = groups.Find(id);
+    return i != kNone || !faults ? i : faults->FaultGroup(*this, id);
+  }
+  Idx FindShare(std::string_view id) {
+    const Idx i = shares.Find(id);
+    return i != kNone || !faults ? i : faults->FaultShare(*this, id);
+  }
+  // A new line's slot (a free one when a line left memory).
+  Idx NewLine() {
+    if (free_lines.empty()) {
+      lines.emplace_back();
+      return static_cast<Idx>(lines.size() - 1);
+    }
+    const Idx l = free_lines.back();
+    free_lines.pop_back();
+    lines[l] = Line{};
+    return l;
+  }
+  // Frees line l's slot (evicted: its row holds it). It must not be dirty.
+  void RemoveLine(Idx l) {
+    FISSION_ASSERT(!lines[l].dirty, "a line left memory before it was written");
+    lines[l] = Line{};
+    free_lines.push_back(l);
+  }
 
   void TouchMember(Idx m);
   void TouchDistributor(Idx m);

@@ -50,6 +50,11 @@ class RowSource {
   void ScanRows(Table t, const Fn& fn) { ScanRows(t, "", fn); }
   // The row's value; false when it does not exist.
   virtual bool GetRow(Table t, std::string_view key, std::string* value) = 0;
+  // As GetRow, for a row of the current-state tables last handed to the sink
+  // before the previous checkpoint: a store that writes commits behind need
+  // not wait for the one in flight. (The memory budget's faults read only
+  // such rows: nothing changed since that checkpoint leaves memory.)
+  virtual bool GetSettledRow(Table t, std::string_view key, std::string* value) { return GetRow(t, key, value); }
 };
 
 // Rows as records, for readers.

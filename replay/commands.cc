@@ -89,6 +89,7 @@ int RunReplay(const ReplayArgs& a) {
   opt.processor.allowed_lateness_ms = a.allowed_lateness_ms;
   opt.processor.history = !a.no_history;
   opt.processor.until_ms = until;
+  opt.processor.memory_budget_bytes = a.memory_budget_bytes;
   opt.decode_thread = !a.no_decode_thread;
   opt.db = a.db;
   opt.db.sync_commits = false;  // a rebuild: synced once at the end (Engine::Finish)

@@ -23,6 +23,7 @@ struct ReplayArgs {
   int64_t allowed_lateness_ms = 60'000;
   std::optional<kafka::Settings> kafka;
   DbOptions db;  // memory settings of the new data dir (commits are not synced one by one)
+  uint64_t memory_budget_bytes = 0;  // ProcessorOptions::memory_budget_bytes (0: none)
 };
 int RunReplay(const ReplayArgs& a);
 

@@ -103,9 +103,12 @@ inline std::string GroupArg(const std::string& g) { return fmt::format(R"(,"grou
 // accessor reads the rows a data dir would hold at that point.
 class Scenario {
  public:
-  explicit Scenario(const std::string& rules_json = RulesJson(), int64_t lateness_ms = 60'000)
+  // `memory_budget_bytes`: ProcessorOptions::memory_budget_bytes (1: every
+  // checkpoint evicts whatever is finished).
+  explicit Scenario(const std::string& rules_json = RulesJson(), int64_t lateness_ms = 60'000,
+                    uint64_t memory_budget_bytes = 0)
       : rules_(MustParseRules(rules_json)),
-        options_{.allowed_lateness_ms = lateness_ms},
+        options_{.allowed_lateness_ms = lateness_ms, .memory_budget_bytes = memory_budget_bytes},
         processor_(std::make_unique<Processor>(rules_, store_, options_)) {
     processor_->Load(store_);
   }

@@ -352,6 +352,18 @@ bool StateDb::GetRow(Table t, std::string_view key, std::string* value) {
   return true;
 }
 
+bool StateDb::GetSettledRow(Table t, std::string_view key, std::string* value) {
+  FISSION_ASSERT(!InAuditColumn(static_cast<char>(t)), "settled reads are for current-state tables");
+  if (writer_thread_.joinable()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (write_error_) throw std::runtime_error(write_error_->message);
+  }
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), Full(t, key), value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
+  return true;
+}
+
 void StateDb::ScanRows(Table t, std::string_view key_prefix, const Fn& fn) {
   WaitWritten();
   if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();

@@ -140,6 +140,8 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // for it).
   void ScanRows(Table t, std::string_view prefix, const Fn& fn) override;
   bool GetRow(Table t, std::string_view key, std::string* value) override;
+  // Reads what earlier commits wrote while the writer thread writes the last.
+  bool GetSettledRow(Table t, std::string_view key, std::string* value) override;
   using RowSource::ScanRows;
 
   // Writes the batch atomically, with the log records appended since the

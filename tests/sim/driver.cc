@@ -48,6 +48,7 @@ EngineRun RunEngine(const Plan& plan, const std::string& work_dir) {
   opt.batch_events = plan.batch_events;
   opt.db.sync_commits = plan.sync_commits;
   opt.db.write_thread = plan.write_thread;
+  opt.processor.memory_budget_bytes = plan.memory_budget_bytes;
   opt.db.env = env.get();
   const std::string dir = work_dir + "/data";
   std::filesystem::remove_all(dir);

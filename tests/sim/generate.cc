@@ -391,6 +391,7 @@ Plan Generate(uint64_t seed, const GenOptions& options) {
     Rng threads(seed ^ 0x5eed'0000'dec0'0003ULL);
     plan.decode_thread = threads.Chance(0.5);
     plan.write_thread = threads.Chance(0.5);
+    plan.memory_budget_bytes = threads.Chance(0.5) ? 1 : 0;
   }
   const Stream s = RandomStream(rng, options.events, t0, span, plan.counts);
 

@@ -110,6 +110,9 @@ struct Plan {
   bool decode_thread = true;
   // Write commits on the store's writer thread (DbOptions::write_thread).
   bool write_thread = true;
+  // ProcessorOptions::memory_budget_bytes: 0, or so small that every commit
+  // evicts whatever is finished and events bring it back.
+  uint64_t memory_budget_bytes = 0;
   std::vector<Input> inputs;  // the last one ends with kFinish
   // What the generator did, for the report.
   std::map<std::string, int64_t> counts;

@@ -26,7 +26,8 @@ void Dump(const fission::sim::Plan& plan, const std::string& dir) {
   std::ofstream p(dir + "/plan.txt");
   p << fmt::format("seed {}\nallowed_lateness_ms {}\nsync_commits {}\nbatch_events {}\n", plan.seed,
                    plan.allowed_lateness_ms, plan.sync_commits, plan.batch_events);
-  p << fmt::format("decode_thread {}\nwrite_thread {}\n", plan.decode_thread, plan.write_thread);
+  p << fmt::format("decode_thread {}\nwrite_thread {}\nmemory_budget_bytes {}\n", plan.decode_thread, plan.write_thread,
+                   plan.memory_budget_bytes);
   for (const auto& in : plan.inputs) {
     p << fmt::format("{}: {} lines, ends with {}", in.source, in.lines.size(),
                      in.ending == fission::sim::Ending::kFinish ? "finish" : "restart");
