@@ -83,17 +83,27 @@ struct MemoryArgs {
     db->block_cache_bytes = block_cache_mb << 20;
     db->write_buffer_bytes = write_buffer_mb << 20;
   }
+  // --memory-mb is the whole process's: the typed state gets what is left
+  // after RocksDB's block cache, its memtables (1.5x while one flushes) and a
+  // reserve for the commit buffers, the decoder and the allocator's slack;
+  // never less than kMinStateMb.
+  static constexpr size_t kReserveMb = 256, kMinStateMb = 32;
+  size_t StateMb() const {
+    const size_t others = block_cache_mb + write_buffer_mb * 3 / 2 + kReserveMb;
+    return memory_mb > others + kMinStateMb ? memory_mb - others : kMinStateMb;
+  }
   void ApplyTo(EngineOptions* opt) const {
     ApplyTo(&opt->db);
-    opt->processor.memory_budget_bytes = uint64_t{memory_mb} << 20;
+    opt->processor.memory_budget_bytes = uint64_t{StateMb()} << 20;
   }
 };
 
 void AddMemoryOptions(CLI::App* cmd, MemoryArgs& m) {
   cmd->add_option("--memory-mb", m.memory_mb,
-                  "MiB for the projection state in memory: past it, finished orders (every commission line settled "
-                  "or void), their lines, closed groups and shares leave memory at each commit and come back from "
-                  "RocksDB when an event names them. Members, distributor totals and open work always stay")
+                  "The process's memory budget in MiB. The projection state gets what the block cache, the "
+                  "memtables and a 256 MiB reserve leave: past that, finished orders (every commission line settled "
+                  "or void) with their lines, closed groups and shares leave memory at each commit and come back "
+                  "from RocksDB when an event names them. Members, distributor totals and open work always stay")
       ->capture_default_str()
       ->check(CLI::Range(size_t{16}, size_t{1} << 24));
   cmd->add_option("--block-cache-mb", m.block_cache_mb,
@@ -655,7 +665,7 @@ int main(int argc, char** argv) {
       if (*replay) {
         rp.kafka = settings;
         rp_memory.ApplyTo(&rp.db);
-        rp.memory_budget_bytes = uint64_t{rp_memory.memory_mb} << 20;
+        rp.memory_budget_bytes = uint64_t{rp_memory.StateMb()} << 20;
         return RunReplay(rp);
       }
       ar.kafka = settings;

@@ -126,7 +126,8 @@ uint64_t Processor::MemoryBytes() const {
       n += str(g.id) + g.members.capacity() * sizeof(GroupMember) + g.refund_due.capacity() * sizeof(Idx);
     }
     for (Idx i = 0; i < t.lines.size(); ++i) n += str(t.lines[i].created_by.event_id);
-    n += r->seen.capacity() * (sizeof(uint64_t) + 1);
+    n += (r->seen.capacity() + r->evicted.capacity()) * (sizeof(uint64_t) + 1);
+    n += (t.free_lines.capacity() + t.members.size() + t.orders.size() + t.groups.size() + t.shares.size()) * sizeof(Idx);
     n += r->recent.capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
     for (const auto& [id, c] : r->recent) n += str(id);
     n += r->timers.size() * sizeof(Timer);
@@ -443,13 +444,53 @@ void Processor::Load(RowSource& rows) {
     d.lines = row.lines();
     d.version = row.last_version();
   });
+  // Under a memory budget only what still waits comes into memory: orders
+  // with a line held or pending, the groups that form or refer to such an
+  // order, with all their orders, and those orders' lines. The rest (and
+  // every share) is left to its rows and brought back when an event names
+  // it, as if Evict had sent it out.
+  const bool bounded = options_.memory_budget_bytes > 0;
+  auto id_in = [](std::string_view tenant, std::string_view id) { return fmt::format("{}\n{}", tenant, id); };
+  absl::flat_hash_set<std::string> waiting_orders, kept_groups;
+  if (bounded) {
+    rows.ScanRows(Table::kLine, [&](std::string_view k, std::string_view v) {
+      const auto row = Parse<pb::Line>(Table::kLine, k, v);
+      if (row.state() == pb::HELD || row.state() == pb::PENDING) waiting_orders.insert(id_in(KeyPart(k, 0), row.order_id()));
+    });
+    rows.ScanRows(Table::kGroup, [&](std::string_view k, std::string_view v) {
+      const auto row = Parse<pb::Group>(Table::kGroup, k, v);
+      const std::string_view tenant = KeyPart(k, 0);
+      bool keep = row.status() == pb::Group::FORMING;
+      for (const auto& gm : row.members()) keep = keep || (gm.has_order_id() && waiting_orders.contains(id_in(tenant, gm.order_id())));
+      for (const auto& o : row.refund_due()) keep = keep || waiting_orders.contains(id_in(tenant, o));
+      if (!keep) return;
+      kept_groups.insert(id_in(tenant, KeyPart(k, 1)));
+      for (const auto& gm : row.members()) {
+        if (gm.has_order_id()) waiting_orders.insert(id_in(tenant, gm.order_id()));
+      }
+      for (const auto& o : row.refund_due()) waiting_orders.insert(id_in(tenant, o));
+    });
+  }
+  // Whether an entity of `table` comes into memory; if not, it is noted as
+  // evicted.
+  auto admit = [&](Table table, const absl::flat_hash_set<std::string>& kept, std::string_view k) {
+    if (!bounded) return true;
+    const std::string_view tenant = KeyPart(k, 0), id = KeyPart(k, 1);
+    if (kept.contains(id_in(tenant, id))) return true;
+    RunOf(tenant).evicted.insert(EvictedHash(table, id));
+    return false;
+  };
   rows.ScanRows(Table::kOrder, [&](std::string_view k, std::string_view v) {
+    if (!admit(Table::kOrder, waiting_orders, k)) return;
     const auto row = Parse<pb::Order>(Table::kOrder, k, v);
     Run& r = RunOf(KeyPart(k, 0));
     DecodeOrder(*r.t, r.t->orders.Add(KeyPart(k, 1)), row);
   });
   rows.ScanRows(Table::kLine, [&](std::string_view k, std::string_view v) {
-    DecodeLine(RunOf(KeyPart(k, 0)), Parse<pb::Line>(Table::kLine, k, v));
+    auto row = Parse<pb::Line>(Table::kLine, k, v);
+    Run& r = RunOf(KeyPart(k, 0));
+    if (bounded && r.t->orders.Find(row.order_id()) == kNone) return;
+    DecodeLine(r, row);
   });
   // Resolve each order's line references (distributor, level) to lines.
   for (const auto& [name, r] : runs_) {
@@ -463,12 +504,15 @@ void Processor::Load(RowSource& rows) {
       o.line_count = std::max<uint8_t>(o.line_count, l.level);
     }
   }
+  const absl::flat_hash_set<std::string> no_shares;
   rows.ScanRows(Table::kShare, [&](std::string_view k, std::string_view v) {
+    if (!admit(Table::kShare, no_shares, k)) return;
     const auto row = Parse<pb::Share>(Table::kShare, k, v);
     Run& r = RunOf(KeyPart(k, 0));
     DecodeShare(*r.t, r.t->shares.Add(KeyPart(k, 1)), row);
   });
   rows.ScanRows(Table::kGroup, [&](std::string_view k, std::string_view v) {
+    if (!admit(Table::kGroup, kept_groups, k)) return;
     const auto row = Parse<pb::Group>(Table::kGroup, k, v);
     Run& r = RunOf(KeyPart(k, 0));
     DecodeGroup(r, r.t->groups.Add(KeyPart(k, 1)), row);

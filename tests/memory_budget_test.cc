@@ -81,18 +81,28 @@ TEST(MemoryBudget, AClosedGroupLeavesWithItsOrdersAndComesBackForALatePayment) {
   ExpectSameRows(bounded, unbounded, {"A", "B", "C", "U"}, {"o1", "o2", "o3"}, {"g1"});
 }
 
-TEST(MemoryBudget, WhatLeftMemoryComesBackAfterARestart) {
+TEST(MemoryBudget, ARestartLoadsOnlyWhatStillWaitsAndBringsTheRestBackWhenNamed) {
   Scenario bounded(RulesJson(), 60'000, 1), unbounded;
   for (Scenario* s : {&bounded, &unbounded}) {
     s->Send({Share("s1", At(1, 10), "A", "sh1"), Pay("p1", At(1, 11), "B", "o1", 10000, ShareArg("sh1")),
-             Checkin("c1", At(9, 9), "C")});
-    s->Restart();  // Load reads every row back; the first checkpoint evicts again
-    s->Send({Checkin("c2", At(9, 10), "C"), Checkin("c3", At(9, 11), "C"), Refund("r1", At(10, 9), "o1", 10000)});
+             Pay("p2", At(8, 9), "B", "o2", 5000, ShareArg("sh1")),  // pending until day 15
+             Checkin("c1", At(9, 9), "C")});                          // o1's line settles
+    s->Restart();
+  }
+  // Load brought back o2 (its line pending, with its timer) but not o1 or the share.
+  const Tenant& t = Default(bounded);
+  EXPECT_EQ(t.orders.live(), 1u);
+  EXPECT_NE(t.orders.Find("o2"), kNone);
+  EXPECT_EQ(t.shares.live(), 0u);
+  EXPECT_EQ(bounded.processor().timers(), unbounded.processor().timers());
+  for (Scenario* s : {&bounded, &unbounded}) {
+    s->Send({Refund("r1", At(10, 9), "o1", 10000), Share("s2", At(10, 10), "D", "sh1"),
+             Checkin("c2", At(16, 9), "C")});  // o2's line settles at its timer
     s->Flush();
   }
-  EXPECT_GT(bounded.processor().stats().evicted, 0);
-  EXPECT_GE(bounded.processor().stats().faulted, 1);
-  ExpectSameRows(bounded, unbounded, {"A", "B", "C"}, {"o1"}, {});
+  EXPECT_GE(bounded.processor().stats().faulted, 2);  // o1 with its line, sh1
+  ExpectSameRows(bounded, unbounded, {"A", "B", "C", "D"}, {"o1", "o2"}, {});
+  EXPECT_EQ(bounded.Line("A", "o2", 1)->state(), pb::SETTLED);
 }
 
 }  // namespace
