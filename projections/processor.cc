@@ -49,23 +49,29 @@ Processor::ContentId Processor::IdOf(std::string_view k) {
 
 uint64_t Processor::IdHash(std::string_view event_id) { return absl::Hash<std::string_view>{}(event_id); }
 
-void Processor::MarkSeen(Run& r, std::string_view id, ContentId content) {
-  r.seen.insert(IdHash(id));
+void Processor::MarkSeen(Run& r, std::string_view id, ContentId content, bool rejected) {
+  const uint64_t h = IdHash(id);
+  r.seen.Insert(h);
+  if (rejected) r.first_rejected.insert(h);
   r.recent.try_emplace(id, content);
 }
 
 std::optional<Processor::ContentId> Processor::FirstSighting(Run& r, std::string_view id) {
-  if (!r.seen.contains(IdHash(id))) return std::nullopt;
+  const uint64_t h = IdHash(id);
+  if (!r.seen.MayContain(h)) return std::nullopt;
   if (auto it = r.recent.find(id); it != r.recent.end()) return it->second;
-  // Seen before the last checkpoint, or a hash collision: read the row.
+  if (auto it = r.previous.find(id); it != r.previous.end()) return it->second;
+  // Seen before the checkpoint before last, or the filter's "maybe": read
+  // the row. A stored event is in an earlier commit than the one in flight.
   FISSION_ASSERT(rows_ != nullptr, "the processor was not loaded");
   ++stats_.dedupe_reads;
   const std::string& tenant = r.t->name;
-  if (rows_->GetRow(Table::kEvent, EntityKey(tenant, id), &read_buf_)) {
+  if (rows_->GetSettledRow(Table::kEvent, EntityKey(tenant, id), &read_buf_)) {
     pb::StoredEvent stored;
     if (!stored.ParseFromString(read_buf_)) throw std::runtime_error("corrupt stored event");
     return IdOf(stored.content_key());
   }
+  if (!r.first_rejected.contains(h)) return std::nullopt;
   std::optional<ContentId> found;
   rows_->ScanRows(Table::kRejection, RejectionIdPrefix(tenant, id), [&](std::string_view, std::string_view v) {
     pb::Rejection rej;
@@ -126,10 +132,12 @@ uint64_t Processor::MemoryBytes() const {
       n += str(g.id) + g.members.capacity() * sizeof(GroupMember) + g.refund_due.capacity() * sizeof(Idx);
     }
     for (Idx i = 0; i < t.lines.size(); ++i) n += str(t.lines[i].created_by.event_id);
-    n += (r->seen.capacity() + r->evicted.capacity()) * (sizeof(uint64_t) + 1);
+    n += r->seen.MemoryBytes() + (r->first_rejected.capacity() + r->evicted.capacity()) * (sizeof(uint64_t) + 1);
     n += (t.free_lines.capacity() + t.members.size() + t.orders.size() + t.groups.size() + t.shares.size()) * sizeof(Idx);
-    n += r->recent.capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
-    for (const auto& [id, c] : r->recent) n += str(id);
+    for (const auto* m : {&r->recent, &r->previous}) {
+      n += m->capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
+      for (const auto& [id, c] : *m) n += str(id);
+    }
     n += r->timers.size() * sizeof(Timer);
     n += r->pending.size() * (sizeof(Pending) + 96);
   }
@@ -200,7 +208,7 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
     // rewrites the first sighting's row, which must keep saying so.)
     const ContentId mine = IdOf(err.content_key);
     const std::optional<ContentId> first = id ? FirstSighting(r, *id) : std::nullopt;
-    if (id && !first) MarkSeen(r, *id, mine);
+    if (id && !first) MarkSeen(r, *id, mine, true);
     const bool carries = id && (!first || *first == mine);
     Reject(err.tenant, id, err.reason, err.detail, source, position, err.type.value_or(""),
            carries ? std::optional<std::string_view>(err.content_key) : std::nullopt);
@@ -222,7 +230,7 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
            source, position, type);
     return Outcome::kRejected;
   }
-  MarkSeen(r, e.event_id(), cid);
+  MarkSeen(r, e.event_id(), cid, false);
   StoreEvent(e, source, position, content_key);  // the first valid sighting: for auditors and the dedupe set
   // Check 3: late, against the tenant's own watermark.
   const int64_t t = e.occurred_at_ms();
@@ -351,7 +359,10 @@ void Processor::Checkpoint(int64_t log_position) {
   }
   meta_.set_log_position(log_position);
   meta_.set_history_as_changes(true);
-  for (auto& [name, r] : runs_) r->recent.clear();  // in the sink now: read back from there
+  for (auto& [name, r] : runs_) {  // in the sink now; read back from there once the commit after next begins
+    std::swap(r->previous, r->recent);
+    r->recent.clear();
+  }
   meta_.clear_watermark_ms();
   for (const auto& [name, r] : runs_) {  // the lowest over tenants: how far everything is applied
     if (auto wm = watermark_ms(name); wm && (!meta_.has_watermark_ms() || *wm < meta_.watermark_ms())) {
@@ -531,12 +542,14 @@ void Processor::Load(RowSource& rows) {
   // Only the ids' hashes are held; FirstSighting reads the content back.
   rows_ = &rows;
   rows.ScanRows(Table::kEvent, [&](std::string_view k, std::string_view) {
-    RunOf(KeyPart(k, 0)).seen.insert(IdHash(KeyPart(k, 1)));
+    RunOf(KeyPart(k, 0)).seen.Insert(IdHash(KeyPart(k, 1)));
   });
   rows.ScanRows(Table::kRejection, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Rejection>(Table::kRejection, k, v);
     if (!row.carries_first_content()) return;
-    RunOf(row.tenant()).seen.insert(IdHash(row.event_id()));
+    Run& r = RunOf(row.tenant());
+    r.seen.Insert(IdHash(row.event_id()));
+    r.first_rejected.insert(IdHash(row.event_id()));
   });
   rows.ScanRows(Table::kPending, [&](std::string_view k, std::string_view v) {
     const auto row = Parse<pb::Pending>(Table::kPending, k, v);
@@ -737,7 +750,7 @@ uint64_t Processor::RunBytes(const Run& r) {
   uint64_t n = t.members.live() * kMemberBytes + t.distributors.size() * sizeof(Distributor);
   n += t.orders.live() * kOrderBytes + (t.lines.size() - t.free_lines.size()) * kLineBytes;
   n += t.groups.live() * kGroupBytes + t.shares.live() * kShareBytes;
-  n += (r.seen.capacity() + r.evicted.capacity()) * kHashSlot;
+  n += r.seen.MemoryBytes() + (r.first_rejected.capacity() + r.evicted.capacity()) * kHashSlot;
   n += r.timers.size() * sizeof(Timer) + r.pending.size() * (sizeof(Pending) + 96);
   return n;
 }

@@ -42,6 +42,7 @@
 #include "projections/outcome.h"
 #include "fission/v1/records.pb.h"
 #include "projections/fold.h"
+#include "projections/hash_filter.h"
 #include "projections/rows.h"
 #include "projections/state.h"
 
@@ -154,13 +155,18 @@ class Processor final : private EntityFaults {
     Tenant* t = nullptr;
     TimerHeap timers;
     std::map<std::string, Pending> pending;  // by PendingKey: canonical order
-    // The dedupe set of check 2: a 64-bit hash of every event_id seen (a
-    // tenth of the memory of the ids themselves), and the first content of
-    // the ids first seen since the last checkpoint. The first content of an
-    // older id is read back (FirstSighting) from its stored event or
-    // rejection row; a hash that matches no such row is another id's.
-    absl::flat_hash_set<uint64_t> seen;
-    StrMap<std::string, ContentId> recent;
+    // The dedupe set of check 2: a filter of the 64-bit hashes of every
+    // event_id seen (about two bytes an id), the exact hashes of the ids
+    // whose first sighting was a rejection (few), and the first content of
+    // the ids first seen since the checkpoint before last (`recent` since
+    // the last one, `previous` in the commit the writer may still be
+    // writing). The first content of an older id is read back
+    // (FirstSighting) from its stored event, which an earlier commit holds,
+    // or from its rejection; a "maybe" that matches no such row is another
+    // id's.
+    HashFilter seen;
+    absl::flat_hash_set<uint64_t> first_rejected;
+    StrMap<std::string, ContentId> recent, previous;
     std::optional<int64_t> max_seen;
     // Hashes (EvictedHash) of the orders, groups and shares that left
     // memory: a Find that misses reads a row only when its id is here.
@@ -170,7 +176,8 @@ class Processor final : private EntityFaults {
   static uint64_t IdHash(std::string_view event_id);
   // The content `id` was first seen with in this tenant; nullopt if never.
   std::optional<ContentId> FirstSighting(Run& r, std::string_view id);
-  void MarkSeen(Run& r, std::string_view id, ContentId content);
+  // `rejected`: this first sighting is a rejection (its row carries the content).
+  void MarkSeen(Run& r, std::string_view id, ContentId content, bool rejected);
 
   Run& RunOf(std::string_view tenant);
 
