@@ -309,7 +309,6 @@ std::optional<Rejected> Fold::ApplyPayment(const pb::Event& e) {
       l.freeze_days = r.commission.freeze_days;
       l.refund_policy = PolicyOf(r);
       l.rule = &r;
-      l.created_by = o.paid_by;
       if (in_group == InGroup::kCounts) {
         l.state = LineState::kHeld;
       } else {
@@ -409,7 +408,7 @@ void Fold::SucceedGroup(Idx gi, int64_t at, bool is_virtual) {
     l.rule = g.rule;
     // The payment that filled the group, or (virtual success) its expiry timer.
     if (cause_) {
-      l.created_by = Provenance{std::string(cause_->event_id), cause_->source, cause_->position};
+      t_->bonus_by[li] = Provenance{std::string(cause_->event_id), cause_->source, cause_->position};
     } else {
       l.created_by_timer = true;
     }

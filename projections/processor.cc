@@ -131,8 +131,9 @@ uint64_t Processor::MemoryBytes() const {
       const Group& g = t.groups[i];
       n += str(g.id) + g.members.capacity() * sizeof(GroupMember) + g.refund_due.capacity() * sizeof(Idx);
     }
-    for (Idx i = 0; i < t.lines.size(); ++i) n += str(t.lines[i].created_by.event_id);
-    n += r->seen.MemoryBytes() + (r->first_rejected.capacity() + r->evicted.capacity()) * (sizeof(uint64_t) + 1);
+    n += t.bonus_by.capacity() * (sizeof(std::pair<Idx, Provenance>) + 1);
+    for (const auto& [l, p] : t.bonus_by) n += str(p.event_id);
+    n += r->seen.MemoryBytes() + r->evicted.MemoryBytes() + r->first_rejected.capacity() * (sizeof(uint64_t) + 1);
     n += (t.free_lines.capacity() + t.members.size() + t.orders.size() + t.groups.size() + t.shares.size()) * sizeof(Idx);
     for (const auto* m : {&r->recent, &r->previous}) {
       n += m->capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
@@ -488,7 +489,7 @@ void Processor::Load(RowSource& rows) {
     if (!bounded) return true;
     const std::string_view tenant = KeyPart(k, 0), id = KeyPart(k, 1);
     if (kept.contains(id_in(tenant, id))) return true;
-    RunOf(tenant).evicted.insert(EvictedHash(table, id));
+    RunOf(tenant).evicted.Insert(EvictedHash(table, id));
     return false;
   };
   rows.ScanRows(Table::kOrder, [&](std::string_view k, std::string_view v) {
@@ -609,7 +610,9 @@ Idx Processor::DecodeLine(Run& r, const pb::Line& row) {
   l.rule = RuleOf(t.name, row.rule_version(), t.orders[l.order].paid_at_ms);
   const pb::Provenance& p = row.created_by();
   l.created_by_timer = p.event_id().empty() && p.source().starts_with("timer:");
-  if (!l.created_by_timer) l.created_by = Provenance{p.event_id(), state_.InternSource(p.source()), p.position()};
+  if (l.leader_bonus && !l.created_by_timer) {
+    t.bonus_by[li] = Provenance{p.event_id(), state_.InternSource(p.source()), p.position()};
+  }
   l.version = row.last_version();
   if (l.state == LineState::kPending && l.has_settles_at) {
     r.timers.Push(t, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
@@ -664,7 +667,7 @@ uint64_t Processor::EvictedHash(Table table, std::string_view id) {
 
 Idx Processor::FaultOrder(Tenant& t, std::string_view id) {
   Run& r = RunOf(t.name);
-  if (!r.evicted.contains(EvictedHash(Table::kOrder, id))) return kNone;
+  if (!r.evicted.MayContain(EvictedHash(Table::kOrder, id))) return kNone;
   if (!rows_->GetSettledRow(Table::kOrder, EntityKey(t.name, id), &read_buf_)) return kNone;
   const auto row = Parse<pb::Order>(Table::kOrder, id, read_buf_);
   // A closed group in memory refers to its orders: it comes back first,
@@ -698,7 +701,7 @@ Idx Processor::LoadOrder(Run& r, std::string_view id, const pb::Order& row) {
 
 Idx Processor::FaultGroup(Tenant& t, std::string_view id) {
   Run& r = RunOf(t.name);
-  if (!r.evicted.contains(EvictedHash(Table::kGroup, id))) return kNone;
+  if (!r.evicted.MayContain(EvictedHash(Table::kGroup, id))) return kNone;
   if (!rows_->GetSettledRow(Table::kGroup, EntityKey(t.name, id), &read_buf_)) return kNone;
   const auto row = Parse<pb::Group>(Table::kGroup, id, read_buf_);
   FISSION_ASSERT(row.status() != pb::Group::FORMING, "an evicted group was still forming");
@@ -723,7 +726,7 @@ Idx Processor::FaultGroup(Tenant& t, std::string_view id) {
 
 Idx Processor::FaultShare(Tenant& t, std::string_view id) {
   Run& r = RunOf(t.name);
-  if (!r.evicted.contains(EvictedHash(Table::kShare, id))) return kNone;
+  if (!r.evicted.MayContain(EvictedHash(Table::kShare, id))) return kNone;
   if (!rows_->GetSettledRow(Table::kShare, EntityKey(t.name, id), &read_buf_)) return kNone;
   const Idx i = t.shares.Add(id);
   DecodeShare(t, i, Parse<pb::Share>(Table::kShare, id, read_buf_));
@@ -750,7 +753,7 @@ uint64_t Processor::RunBytes(const Run& r) {
   uint64_t n = t.members.live() * kMemberBytes + t.distributors.size() * sizeof(Distributor);
   n += t.orders.live() * kOrderBytes + (t.lines.size() - t.free_lines.size()) * kLineBytes;
   n += t.groups.live() * kGroupBytes + t.shares.live() * kShareBytes;
-  n += r.seen.MemoryBytes() + (r.first_rejected.capacity() + r.evicted.capacity()) * kHashSlot;
+  n += r.seen.MemoryBytes() + r.evicted.MemoryBytes() + r.first_rejected.capacity() * kHashSlot;
   n += r.timers.size() * sizeof(Timer) + r.pending.size() * (sizeof(Pending) + 96);
   return n;
 }
@@ -765,7 +768,7 @@ void Processor::EvictOrder(Run& r, Idx oi) {
   Tenant& t = *r.t;
   Order& o = t.orders[oi];
   for (uint8_t k = 0; k < o.line_count; ++k) t.RemoveLine(o.lines[k]);
-  r.evicted.insert(EvictedHash(Table::kOrder, o.id));
+  r.evicted.Insert(EvictedHash(Table::kOrder, o.id));
   stats_.evicted += 1 + o.line_count;
   t.orders.Remove(oi);
 }
@@ -809,7 +812,7 @@ bool Processor::EvictOrderUnit(Run& r, Idx oi) {
     ++stats_.evicted;
   }
   for (Idx o : orders) EvictOrder(r, o);
-  r.evicted.insert(EvictedHash(Table::kGroup, g.id));
+  r.evicted.Insert(EvictedHash(Table::kGroup, g.id));
   ++stats_.evicted;
   t.groups.Remove(gi);
   return true;
@@ -835,7 +838,7 @@ void Processor::Evict() {
       if (t.shares[s].dirty) break;  // new in this batch, as are all after it
       shares.pop_front();
       if (t.shares[s].id.empty()) continue;  // gone already
-      r.evicted.insert(EvictedHash(Table::kShare, t.shares[s].id));
+      r.evicted.Insert(EvictedHash(Table::kShare, t.shares[s].id));
       t.shares.Remove(s);
       ++stats_.evicted;
     }

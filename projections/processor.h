@@ -169,8 +169,9 @@ class Processor final : private EntityFaults {
     StrMap<std::string, ContentId> recent, previous;
     std::optional<int64_t> max_seen;
     // Hashes (EvictedHash) of the orders, groups and shares that left
-    // memory: a Find that misses reads a row only when its id is here.
-    absl::flat_hash_set<uint64_t> evicted;
+    // memory: a Find that misses reads a row only when the filter says
+    // "maybe" (a new id does so for 1 in 150 or fewer, and finds no row).
+    HashFilter evicted;
   };
   static ContentId IdOf(std::string_view content_key);
   static uint64_t IdHash(std::string_view event_id);

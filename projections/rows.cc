@@ -81,7 +81,7 @@ void FillLineRow(const State& s, const Tenant& t, Idx i, pb::Line* out) {
     const Order& o = t.orders[l.order];
     r.mutable_created_by()->set_source("timer:group_expiry:" + o.group_id);
   } else {
-    FillProvenance(s, l.created_by, r.mutable_created_by());
+    FillProvenance(s, t.CreatedBy(i), r.mutable_created_by());
   }
   r.set_last_version(l.version);
 }

@@ -112,7 +112,8 @@ struct Line {
           waived_fen = 0;
   int64_t settles_at_ms = 0;
   const RuleVersion* rule = nullptr;
-  Provenance created_by;
+  // Its provenance (Tenant::CreatedBy) is its order's payment, or for a
+  // leader bonus in Tenant::bonus_by: not a copy per line.
   uint64_t version = 0;  // its latest version (keys.h VersionRef; 0: none)
 };
 
@@ -252,6 +253,9 @@ struct Tenant {
   EntityTable<Share> shares;
   std::deque<Line> lines;
   std::vector<Idx> free_lines;  // slots of lines that left memory
+  // Where each leader bonus line in memory came from (the payment that filled
+  // its group), unless created_by_timer.
+  absl::flat_hash_map<Idx, Provenance> bonus_by;
   std::deque<Distributor> distributors;
   // Where evicted entities come back from; null when nothing is evicted.
   EntityFaults* faults = nullptr;
@@ -289,9 +293,14 @@ struct Tenant {
     lines[l] = Line{};
     return l;
   }
+  // The event that created line l (not for a line created by a timer).
+  const Provenance& CreatedBy(Idx l) const {
+    return lines[l].leader_bonus ? bonus_by.at(l) : orders[lines[l].order].paid_by;
+  }
   // Frees line l's slot (evicted: its row holds it). It must not be dirty.
   void RemoveLine(Idx l) {
     FISSION_ASSERT(!lines[l].dirty, "a line left memory before it was written");
+    if (lines[l].leader_bonus) bonus_by.erase(l);
     lines[l] = Line{};
     free_lines.push_back(l);
   }
