@@ -37,6 +37,17 @@ struct EngineOptions {
   // Decode arriving records on a second thread, a few chunks ahead of the
   // fold (decode_ahead.h). Same results either way. Default on.
   bool decode_thread = true;
+
+  // The process's memory budget (`--memory-mb`, default 1024): the typed
+  // state gets what the block cache, the memtables (1.5x while one flushes)
+  // and a reserve for commit buffers, decoder and allocator slack leave, at
+  // least kMinStateMb. Set db's sizes first.
+  static constexpr size_t kDefaultMemoryMb = 1024, kReserveMb = 256, kMinStateMb = 32;
+  void SetMemoryBudget(size_t memory_mb) {
+    const size_t others = (db.block_cache_bytes >> 20) + (db.write_buffer_bytes >> 20) * 3 / 2 + kReserveMb;
+    const size_t state_mb = memory_mb > others + kMinStateMb ? memory_mb - others : kMinStateMb;
+    processor.memory_budget_bytes = uint64_t{state_mb} << 20;
+  }
 };
 
 struct IngestProgress {

@@ -76,25 +76,16 @@ constexpr const char* kNoDecodeThreadHelp =
 
 // Memory settings shared by the commands that fold (ingest, run, replay).
 struct MemoryArgs {
-  size_t memory_mb = 1024;
+  size_t memory_mb = EngineOptions::kDefaultMemoryMb;
   size_t block_cache_mb = DbOptions{}.block_cache_bytes >> 20;
   size_t write_buffer_mb = DbOptions{}.write_buffer_bytes >> 20;
   void ApplyTo(DbOptions* db) const {
     db->block_cache_bytes = block_cache_mb << 20;
     db->write_buffer_bytes = write_buffer_mb << 20;
   }
-  // --memory-mb is the whole process's: the typed state gets what is left
-  // after RocksDB's block cache, its memtables (1.5x while one flushes) and a
-  // reserve for the commit buffers, the decoder and the allocator's slack;
-  // never less than kMinStateMb.
-  static constexpr size_t kReserveMb = 256, kMinStateMb = 32;
-  size_t StateMb() const {
-    const size_t others = block_cache_mb + write_buffer_mb * 3 / 2 + kReserveMb;
-    return memory_mb > others + kMinStateMb ? memory_mb - others : kMinStateMb;
-  }
   void ApplyTo(EngineOptions* opt) const {
     ApplyTo(&opt->db);
-    opt->processor.memory_budget_bytes = uint64_t{StateMb()} << 20;
+    opt->SetMemoryBudget(memory_mb);
   }
 };
 
@@ -664,8 +655,10 @@ int main(int argc, char** argv) {
       }
       if (*replay) {
         rp.kafka = settings;
-        rp_memory.ApplyTo(&rp.db);
-        rp.memory_budget_bytes = uint64_t{rp_memory.StateMb()} << 20;
+        EngineOptions budget;
+        rp_memory.ApplyTo(&budget);
+        rp.db = budget.db;
+        rp.memory_budget_bytes = budget.processor.memory_budget_bytes;
         return RunReplay(rp);
       }
       ar.kafka = settings;

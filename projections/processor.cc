@@ -277,6 +277,7 @@ void Processor::Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::
 }
 
 void Processor::FireDue(Run& r, int64_t up_to_ms) {
+  r.timers_through_ms = std::max(r.timers_through_ms, up_to_ms);
   while (!r.timers.empty() && r.timers.top().deadline_ms <= up_to_ms) {
     const Timer timer = r.timers.top();
     r.timers.Pop(*r.t);
@@ -665,11 +666,18 @@ uint64_t Processor::EvictedHash(Table table, std::string_view id) {
   return absl::Hash<std::pair<char, std::string_view>>{}({static_cast<char>(table), id});
 }
 
+template <class Row>
+std::optional<Row> Processor::EvictedRow(Run& r, Table table, std::string_view id) {
+  if (!r.evicted.MayContain(EvictedHash(table, id))) return std::nullopt;
+  if (!rows_->GetSettledRow(table, EntityKey(r.t->name, id), &read_buf_)) return std::nullopt;
+  return Parse<Row>(table, id, read_buf_);
+}
+
 Idx Processor::FaultOrder(Tenant& t, std::string_view id) {
   Run& r = RunOf(t.name);
-  if (!r.evicted.MayContain(EvictedHash(Table::kOrder, id))) return kNone;
-  if (!rows_->GetSettledRow(Table::kOrder, EntityKey(t.name, id), &read_buf_)) return kNone;
-  const auto row = Parse<pb::Order>(Table::kOrder, id, read_buf_);
+  const auto found = EvictedRow<pb::Order>(r, Table::kOrder, id);
+  if (!found) return kNone;
+  const pb::Order& row = *found;
   // A closed group in memory refers to its orders: it comes back first,
   // and brings the order with it when it refers to it.
   if (row.has_group_id() && t.groups.Find(row.group_id()) == kNone && FaultGroup(t, row.group_id()) != kNone) {
@@ -701,9 +709,9 @@ Idx Processor::LoadOrder(Run& r, std::string_view id, const pb::Order& row) {
 
 Idx Processor::FaultGroup(Tenant& t, std::string_view id) {
   Run& r = RunOf(t.name);
-  if (!r.evicted.MayContain(EvictedHash(Table::kGroup, id))) return kNone;
-  if (!rows_->GetSettledRow(Table::kGroup, EntityKey(t.name, id), &read_buf_)) return kNone;
-  const auto row = Parse<pb::Group>(Table::kGroup, id, read_buf_);
+  const auto found = EvictedRow<pb::Group>(r, Table::kGroup, id);
+  if (!found) return kNone;
+  const pb::Group& row = *found;
   FISSION_ASSERT(row.status() != pb::Group::FORMING, "an evicted group was still forming");
   // Its orders first: the group refers to them by index.
   auto bring = [&](const std::string& oid) {
@@ -725,11 +733,10 @@ Idx Processor::FaultGroup(Tenant& t, std::string_view id) {
 }
 
 Idx Processor::FaultShare(Tenant& t, std::string_view id) {
-  Run& r = RunOf(t.name);
-  if (!r.evicted.MayContain(EvictedHash(Table::kShare, id))) return kNone;
-  if (!rows_->GetSettledRow(Table::kShare, EntityKey(t.name, id), &read_buf_)) return kNone;
+  const auto row = EvictedRow<pb::Share>(RunOf(t.name), Table::kShare, id);
+  if (!row) return kNone;
   const Idx i = t.shares.Add(id);
-  DecodeShare(t, i, Parse<pb::Share>(Table::kShare, id, read_buf_));
+  DecodeShare(t, i, *row);
   ++stats_.faulted;
   return i;
 }
@@ -796,6 +803,9 @@ bool Processor::EvictOrderUnit(Run& r, Idx oi) {
   FISSION_ASSERT(gi != kNone, "a grouped order's group is not in memory");
   Group& g = t.groups[gi];
   if (g.status == GroupStatus::kForming || g.dirty) return false;
+  // A group that succeeded early leaves its expiry timer in the heap until
+  // due; its slot must not be reused before then (the heap orders by id).
+  if (g.expires_at_ms > r.timers_through_ms) return false;
   if (g.bonus_line != kNone && !final_line(g.bonus_line)) return false;
   std::vector<Idx> orders;
   for (const GroupMember& gm : g.members) {

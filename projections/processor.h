@@ -168,6 +168,8 @@ class Processor final : private EntityFaults {
     absl::flat_hash_set<uint64_t> first_rejected;
     StrMap<std::string, ContentId> recent, previous;
     std::optional<int64_t> max_seen;
+    // Every timer due by this instant has been popped (FireDue).
+    int64_t timers_through_ms = INT64_MIN;
     // Hashes (EvictedHash) of the orders, groups and shares that left
     // memory: a Find that misses reads a row only when the filter says
     // "maybe" (a new id does so for 1 in 150 or fewer, and finds no row).
@@ -198,6 +200,10 @@ class Processor final : private EntityFaults {
   // Adds order `id` from its row, with its commission lines.
   Idx LoadOrder(Run& r, std::string_view id, const pb::Order& row);
   static uint64_t EvictedHash(Table table, std::string_view id);
+  // The row of an evicted entity of `table`; nullopt when `id` was not
+  // evicted (or the filter's "maybe" was wrong: no row).
+  template <class Row>
+  std::optional<Row> EvictedRow(Run& r, Table table, std::string_view id);
   static uint64_t RunBytes(const Run& r);  // EstimatedBytes of one tenant
 
   // Holds the typed state under options_.memory_budget_bytes (see there).

@@ -262,7 +262,8 @@ int main(int argc, char** argv) {
   const fs::path live = root / "live";
   next_stage();
   {
-    EngineOptions eo;  // defaults: synced commits, history on
+    EngineOptions eo;  // defaults: synced commits, history on, --memory-mb's default budget
+    eo.SetMemoryBudget(EngineOptions::kDefaultMemoryMb);
     auto e = Engine::Open(live.string(), rules, eo);
     if (!e.ok()) return std::cerr << e.error().message << "\n", 2;
     std::ifstream in(events_file);
@@ -296,6 +297,11 @@ int main(int argc, char** argv) {
     a.rules = (root / "rules.json").string();
     a.out = (root / "replay").string();
     a.quiet = true;
+    {
+      EngineOptions budget;
+      budget.SetMemoryBudget(EngineOptions::kDefaultMemoryMb);
+      a.memory_budget_bytes = budget.processor.memory_budget_bytes;
+    }
     std::ostringstream sink;
     auto* old = std::cout.rdbuf(sink.rdbuf());
     t0 = Clock::now();
@@ -411,6 +417,7 @@ int main(int argc, char** argv) {
   {
     MemStore store;
     Processor p(rules, store, ProcessorOptions{});
+    p.Load(store);  // empty: a new stream
     t0 = Clock::now();
     int64_t pos = 0;
     for_each_line([&](const std::string& l) {
