@@ -176,7 +176,13 @@ void Fold::Bind(const pb::Event& e, const RuleVersion& r) {
 }
 
 std::optional<Rejected> Fold::ApplyJoin(const pb::Event& e) {
-  Idx g = t_->FindGroup(e.group_id());
+  // An evicted group is closed: a join to it is refused without bringing it
+  // back (with all its orders) just to say so.
+  Idx g = t_->groups.Find(e.group_id());
+  if (g == kNone && t_->faults && t_->faults->GroupEvicted(*t_, e.group_id())) {
+    if (e.opens()) return Reject("group_exists", fmt::format("group '{}' already exists", e.group_id()));
+    return Reject("group_closed", fmt::format("group '{}' is no longer forming", e.group_id()));
+  }
   if (e.opens()) {
     if (g != kNone) return Reject("group_exists", fmt::format("group '{}' already exists", e.group_id()));
   } else {

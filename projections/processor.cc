@@ -732,6 +732,12 @@ Idx Processor::FaultGroup(Tenant& t, std::string_view id) {
   return gi;
 }
 
+bool Processor::GroupEvicted(Tenant& t, std::string_view id) {
+  Run& r = RunOf(t.name);
+  return r.evicted.MayContain(EvictedHash(Table::kGroup, id)) &&
+         rows_->GetSettledRow(Table::kGroup, EntityKey(t.name, id), &read_buf_);
+}
+
 Idx Processor::FaultShare(Tenant& t, std::string_view id) {
   const auto row = EvictedRow<pb::Share>(RunOf(t.name), Table::kShare, id);
   if (!row) return kNone;

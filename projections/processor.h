@@ -197,6 +197,7 @@ class Processor final : private EntityFaults {
   Idx FaultOrder(Tenant& t, std::string_view id) override;
   Idx FaultGroup(Tenant& t, std::string_view id) override;
   Idx FaultShare(Tenant& t, std::string_view id) override;
+  bool GroupEvicted(Tenant& t, std::string_view id) override;
   // Adds order `id` from its row, with its commission lines.
   Idx LoadOrder(Run& r, std::string_view id, const pb::Order& row);
   static uint64_t EvictedHash(Table table, std::string_view id);

@@ -242,6 +242,9 @@ class EntityFaults {
   virtual Idx FaultOrder(Tenant& t, std::string_view id) = 0;
   virtual Idx FaultGroup(Tenant& t, std::string_view id) = 0;
   virtual Idx FaultShare(Tenant& t, std::string_view id) = 0;
+  // Whether group `id` left memory (so it exists, and is closed: only closed
+  // groups leave), read without bringing it and its orders back.
+  virtual bool GroupEvicted(Tenant& t, std::string_view id) = 0;
 };
 
 // Everything one tenant owns. Nothing crosses tenants.

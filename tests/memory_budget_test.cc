@@ -68,9 +68,15 @@ TEST(MemoryBudget, AClosedGroupLeavesWithItsOrdersAndComesBackForALatePayment) {
   EXPECT_EQ(t.orders.live(), 0u);
   EXPECT_EQ(t.lines.size(), t.free_lines.size()) << "a settled line stayed in memory";
 
+  const int64_t faulted_before = bounded.processor().stats().faulted;  // the share, for j1 and j2
+  for (Scenario* s : {&bounded, &unbounded}) s->Send({Join("j3", At(10, 9), "C", "g1")}).Flush();
+  // group_closed, told by the evicted group's row alone: nothing came back for it.
+  EXPECT_EQ(bounded.processor().stats().faulted, faulted_before);
+  EXPECT_EQ(t.groups.live(), 0u);
+  ASSERT_FALSE(bounded.Rejections().empty());
+  EXPECT_EQ(bounded.Rejections().back().reason(), "group_closed");
   for (Scenario* s : {&bounded, &unbounded}) {
-    s->Send({Join("j3", At(10, 9), "C", "g1"),                                 // group_closed
-             Pay("p3", At(10, 10), "C", "o3", 5000, GroupArg("g1")),           // overflow: g1 is due a refund
+    s->Send({Pay("p3", At(10, 10), "C", "o3", 5000, GroupArg("g1")),           // overflow: g1 is due a refund
              Refund("r1", At(10, 11), "o2", 20000),                            // claws back a settled line
              Refund("r2", At(10, 12), "o3", 5000)});                           // no longer due
     s->Flush();
