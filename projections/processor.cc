@@ -838,9 +838,10 @@ void Processor::Evict() {
   const uint64_t budget = options_.memory_budget_bytes;
   if (budget == 0 || EstimatedBytes() <= budget) return;
   const uint64_t target = budget - budget / 8;
-  // Shares first (nothing waits on them), then finished orders, oldest first.
-  // An order that still waits goes to the back of the line; a pass gives up
-  // after this many of them in a row (the rest are younger still).
+  // Finished orders first, oldest first, then shares (which payments and
+  // joins name for years: they come back more often). An order that still
+  // waits goes to the back of the line; a pass gives up after this many of
+  // them in a row (the rest are younger still).
   constexpr int kPatience = 4096;
   uint64_t total = EstimatedBytes();
   for (auto& [name, rp] : runs_) {
@@ -848,16 +849,6 @@ void Processor::Evict() {
     Tenant& t = *r.t;
     const uint64_t others = total - RunBytes(r);
     auto over = [&] { return others + RunBytes(r) > target; };
-    auto& shares = t.shares.age();
-    while (!shares.empty() && over()) {
-      const Idx s = shares.front();
-      if (t.shares[s].dirty) break;  // new in this batch, as are all after it
-      shares.pop_front();
-      if (t.shares[s].id.empty()) continue;  // gone already
-      r.evicted.Insert(EvictedHash(Table::kShare, t.shares[s].id));
-      t.shares.Remove(s);
-      ++stats_.evicted;
-    }
     auto& orders = t.orders.age();
     int waiting = 0;
     for (size_t n = orders.size(); n > 0 && waiting < kPatience && over(); --n) {
@@ -870,6 +861,16 @@ void Processor::Evict() {
         orders.push_back(o);
         ++waiting;
       }
+    }
+    auto& shares = t.shares.age();
+    while (!shares.empty() && over()) {
+      const Idx s = shares.front();
+      if (t.shares[s].dirty) break;  // new in this batch, as are all after it
+      shares.pop_front();
+      if (t.shares[s].id.empty()) continue;  // gone already
+      r.evicted.Insert(EvictedHash(Table::kShare, t.shares[s].id));
+      t.shares.Remove(s);
+      ++stats_.evicted;
     }
     total = others + RunBytes(r);
   }
