@@ -176,21 +176,18 @@ void Fold::Bind(const pb::Event& e, const RuleVersion& r) {
 }
 
 std::optional<Rejected> Fold::ApplyJoin(const pb::Event& e) {
-  // An evicted group is closed: a join to it is refused without bringing it
-  // back (with all its orders) just to say so.
   Idx g = t_->groups.Find(e.group_id());
-  if (g == kNone && t_->faults && t_->faults->GroupEvicted(*t_, e.group_id())) {
-    if (e.opens()) return Reject("group_exists", fmt::format("group '{}' already exists", e.group_id()));
-    return Reject("group_closed", fmt::format("group '{}' is no longer forming", e.group_id()));
-  }
+  // A group that left memory exists and is closed (only closed groups
+  // leave): the join is refused without bringing it and its orders back.
+  const bool evicted = g == kNone && t_->faults && t_->faults->GroupEvicted(*t_, e.group_id());
   if (e.opens()) {
-    if (g != kNone) return Reject("group_exists", fmt::format("group '{}' already exists", e.group_id()));
+    if (g != kNone || evicted) return Reject("group_exists", fmt::format("group '{}' already exists", e.group_id()));
   } else {
-    if (g == kNone) return Reject("unknown_group", fmt::format("no group '{}'", e.group_id()));
-    const Group& existing = t_->groups[g];
-    if (existing.status != GroupStatus::kForming) {
+    if (g == kNone && !evicted) return Reject("unknown_group", fmt::format("no group '{}'", e.group_id()));
+    if (evicted || t_->groups[g].status != GroupStatus::kForming) {
       return Reject("group_closed", fmt::format("group '{}' is no longer forming", e.group_id()));
     }
+    const Group& existing = t_->groups[g];
     if (existing.members.size() >= kMaxGroupMembers) {
       const Idx m = t_->members.Find(e.member());
       const bool in = m != kNone && std::any_of(existing.members.begin(), existing.members.end(),

@@ -130,11 +130,13 @@ inline std::string RejectionIdPrefix(std::string_view tenant, std::string_view e
 
 inline std::string RejectionKey(std::string_view tenant, const std::string* event_id,
                                 std::string_view source, int64_t position) {
-  std::string k = std::string(tenant);
-  k.push_back('\0');
-  k.push_back(event_id ? '\1' : '\0');
-  if (event_id) k.append(*event_id);
-  k.push_back('\0');
+  std::string k;
+  if (event_id) {
+    k = RejectionIdPrefix(tenant, *event_id);
+  } else {
+    k = std::string(tenant);
+    k.append(std::string_view("\0\0\0", 3));
+  }
   for (char c : source) k.push_back(c == '\0' ? '?' : c);
   k.push_back('\0');
   PutBe64(&k, position);

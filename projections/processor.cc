@@ -49,15 +49,13 @@ Processor::ContentId Processor::IdOf(std::string_view k) {
 
 uint64_t Processor::IdHash(std::string_view event_id) { return absl::Hash<std::string_view>{}(event_id); }
 
-void Processor::MarkSeen(Run& r, std::string_view id, ContentId content, bool rejected) {
-  const uint64_t h = IdHash(id);
+void Processor::MarkSeen(Run& r, std::string_view id, uint64_t h, ContentId content, bool rejected) {
   r.seen.Insert(h);
   if (rejected) r.first_rejected.insert(h);
   r.recent.try_emplace(id, content);
 }
 
-std::optional<Processor::ContentId> Processor::FirstSighting(Run& r, std::string_view id) {
-  const uint64_t h = IdHash(id);
+std::optional<Processor::ContentId> Processor::FirstSighting(Run& r, std::string_view id, uint64_t h) {
   if (!r.seen.MayContain(h)) return std::nullopt;
   if (auto it = r.recent.find(id); it != r.recent.end()) return it->second;
   if (auto it = r.previous.find(id); it != r.previous.end()) return it->second;
@@ -208,8 +206,9 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
     // (Also when the same bytes come again: a file fed again after a crash
     // rewrites the first sighting's row, which must keep saying so.)
     const ContentId mine = IdOf(err.content_key);
-    const std::optional<ContentId> first = id ? FirstSighting(r, *id) : std::nullopt;
-    if (id && !first) MarkSeen(r, *id, mine, true);
+    const uint64_t h = id ? IdHash(*id) : 0;
+    const std::optional<ContentId> first = id ? FirstSighting(r, *id, h) : std::nullopt;
+    if (id && !first) MarkSeen(r, *id, h, mine, true);
     const bool carries = id && (!first || *first == mine);
     Reject(err.tenant, id, err.reason, err.detail, source, position, err.type.value_or(""),
            carries ? std::optional<std::string_view>(err.content_key) : std::nullopt);
@@ -221,7 +220,8 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
   std::string computed;
   if (content_key.empty()) content_key = computed = ContentKey(e);
   const ContentId cid = IdOf(content_key);
-  if (const std::optional<ContentId> first = FirstSighting(r, e.event_id())) {
+  const uint64_t h = IdHash(e.event_id());
+  if (const std::optional<ContentId> first = FirstSighting(r, e.event_id(), h)) {
     if (*first == cid) {
       ++stats_.duplicates;
       meta_.set_duplicates(meta_.duplicates() + 1);
@@ -231,7 +231,7 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
            source, position, type);
     return Outcome::kRejected;
   }
-  MarkSeen(r, e.event_id(), cid, false);
+  MarkSeen(r, e.event_id(), h, cid, false);
   StoreEvent(e, source, position, content_key);  // the first valid sighting: for auditors and the dedupe set
   // Check 3: late, against the tenant's own watermark.
   const int64_t t = e.occurred_at_ms();
@@ -500,23 +500,11 @@ void Processor::Load(RowSource& rows) {
     DecodeOrder(*r.t, r.t->orders.Add(KeyPart(k, 1)), row);
   });
   rows.ScanRows(Table::kLine, [&](std::string_view k, std::string_view v) {
-    auto row = Parse<pb::Line>(Table::kLine, k, v);
+    const auto row = Parse<pb::Line>(Table::kLine, k, v);
     Run& r = RunOf(KeyPart(k, 0));
     if (bounded && r.t->orders.Find(row.order_id()) == kNone) return;
     DecodeLine(r, row);
   });
-  // Resolve each order's line references (distributor, level) to lines.
-  for (const auto& [name, r] : runs_) {
-    Tenant& t = *r->t;
-    for (Idx li = 0; li < t.lines.size(); ++li) {
-      const Line& l = t.lines[li];
-      if (l.leader_bonus) continue;
-      Order& o = t.orders[l.order];
-      FISSION_ASSERT(l.level >= 1 && l.level <= 3, "a commission line's level is out of range");
-      o.lines[l.level - 1] = li;
-      o.line_count = std::max<uint8_t>(o.line_count, l.level);
-    }
-  }
   const absl::flat_hash_set<std::string> no_shares;
   rows.ScanRows(Table::kShare, [&](std::string_view k, std::string_view v) {
     if (!admit(Table::kShare, no_shares, k)) return;
@@ -618,6 +606,12 @@ Idx Processor::DecodeLine(Run& r, const pb::Line& row) {
   if (l.state == LineState::kPending && l.has_settles_at) {
     r.timers.Push(t, Timer{l.settles_at_ms, TimerKind::kSettlement, li});
   }
+  if (!l.leader_bonus) {  // the order's reference to it, by level
+    FISSION_ASSERT(l.level >= 1 && l.level <= 3, "a commission line's level is out of range");
+    Order& o = t.orders[l.order];
+    o.lines[l.level - 1] = li;
+    o.line_count = std::max<uint8_t>(o.line_count, l.level);
+  }
   return li;
 }
 
@@ -699,9 +693,6 @@ Idx Processor::LoadOrder(Run& r, std::string_view id, const pb::Order& row) {
     const Idx li = DecodeLine(r, Parse<pb::Line>(Table::kLine, id, buf));
     FISSION_ASSERT(t.lines[li].state == LineState::kSettled || t.lines[li].state == LineState::kVoid,
                    "an evicted order's line was still waiting");
-    Order& o = t.orders[oi];
-    o.lines[ref.level() - 1] = li;
-    o.line_count = std::max<uint8_t>(o.line_count, static_cast<uint8_t>(ref.level()));
   }
   ++stats_.faulted;
   return oi;
@@ -836,14 +827,15 @@ bool Processor::EvictOrderUnit(Run& r, Idx oi) {
 
 void Processor::Evict() {
   const uint64_t budget = options_.memory_budget_bytes;
-  if (budget == 0 || EstimatedBytes() <= budget) return;
+  if (budget == 0) return;
+  uint64_t total = EstimatedBytes();
+  if (total <= budget) return;
   const uint64_t target = budget - budget / 8;
   // Finished orders first, oldest first, then shares (which payments and
   // joins name for years: they come back more often). An order that still
   // waits goes to the back of the line; a pass gives up after this many of
   // them in a row (the rest are younger still).
   constexpr int kPatience = 4096;
-  uint64_t total = EstimatedBytes();
   for (auto& [name, rp] : runs_) {
     Run& r = *rp;
     Tenant& t = *r.t;

@@ -178,9 +178,10 @@ class Processor final : private EntityFaults {
   static ContentId IdOf(std::string_view content_key);
   static uint64_t IdHash(std::string_view event_id);
   // The content `id` was first seen with in this tenant; nullopt if never.
-  std::optional<ContentId> FirstSighting(Run& r, std::string_view id);
+  // `h`: IdHash(id), computed once per offer.
+  std::optional<ContentId> FirstSighting(Run& r, std::string_view id, uint64_t h);
   // `rejected`: this first sighting is a rejection (its row carries the content).
-  void MarkSeen(Run& r, std::string_view id, ContentId content, bool rejected);
+  void MarkSeen(Run& r, std::string_view id, uint64_t h, ContentId content, bool rejected);
 
   Run& RunOf(std::string_view tenant);
 
@@ -189,7 +190,8 @@ class Processor final : private EntityFaults {
   // memory first.
   const RuleVersion* RuleOf(std::string_view tenant, const std::string& name, int64_t at_ms) const;
   void DecodeOrder(Tenant& t, Idx i, const pb::Order& row);
-  Idx DecodeLine(Run& r, const pb::Line& row);    // a new line; a pending one gets its timer
+  // A new line, linked from its order (a commission line); a pending one gets its timer.
+  Idx DecodeLine(Run& r, const pb::Line& row);
   void DecodeGroup(Run& r, Idx gi, const pb::Group& row);  // a forming one gets its timer
   void DecodeShare(Tenant& t, Idx i, const pb::Share& row);
 

@@ -343,13 +343,17 @@ void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, 
   if (!it->status().ok()) throw std::runtime_error(fmt::format("RocksDB scan failed: {}", it->status().ToString()));
 }
 
-bool StateDb::GetRow(Table t, std::string_view key, std::string* value) {
-  WaitWritten();
-  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+bool StateDb::Read(Table t, std::string_view key, std::string* value) {
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), Full(t, key), value);
   if (s.IsNotFound()) return false;
   if (!s.ok()) throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
   return true;
+}
+
+bool StateDb::GetRow(Table t, std::string_view key, std::string* value) {
+  WaitWritten();
+  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  return Read(t, key, value);
 }
 
 bool StateDb::GetSettledRow(Table t, std::string_view key, std::string* value) {
@@ -358,10 +362,7 @@ bool StateDb::GetSettledRow(Table t, std::string_view key, std::string* value) {
     std::lock_guard<std::mutex> lock(mu_);
     if (write_error_) throw std::runtime_error(write_error_->message);
   }
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), Full(t, key), value);
-  if (s.IsNotFound()) return false;
-  if (!s.ok()) throw std::runtime_error(fmt::format("RocksDB read failed: {}", s.ToString()));
-  return true;
+  return Read(t, key, value);
 }
 
 void StateDb::ScanRows(Table t, std::string_view key_prefix, const Fn& fn) {

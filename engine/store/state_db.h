@@ -194,6 +194,8 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // Flushes the audit column's vector memtable before this process reads it.
   void PrepareAuditReads();
   const std::string& Full(Table t, std::string_view key);
+  // A point read of (t, key) as RocksDB has it now; false when absent.
+  bool Read(Table t, std::string_view key, std::string* value);
 
   // A commit on its way: the operations in the order made, their keys and
   // values in one arena (so filling it allocates rarely).
