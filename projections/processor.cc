@@ -4,6 +4,7 @@
 
 #include "events/assert.h"
 #include "events/time.h"
+#include "projections/wire.h"
 
 namespace fission {
 namespace {
@@ -171,13 +172,13 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id, s
 
 void Processor::StoreEvent(const pb::Event& e, std::string_view source, int64_t position,
                            std::string_view content_key) {
-  stored_.Clear();
-  e.SerializeToString(stored_.mutable_event());
-  stored_.set_source(std::string(source));
-  stored_.set_position(position);
-  stored_.set_content_key(std::string(content_key));
+  using R = pb::StoredEvent;
   buf_.clear();
-  stored_.SerializeToString(&buf_);
+  WireWriter w(&buf_);
+  w.Sub(R::kEventFieldNumber, true, [&] { e.AppendToString(&buf_); });
+  w.Bytes(R::kSourceFieldNumber, source);
+  w.Int(R::kPositionFieldNumber, position);
+  w.Bytes(R::kContentKeyFieldNumber, content_key);
   sink_.Put(Table::kEvent, EntityKey(e.tenant(), e.event_id()), buf_);
 }
 

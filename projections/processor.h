@@ -238,7 +238,6 @@ class Processor final : private EntityFaults {
   std::string last_reason_, last_detail_;
   RowSource* rows_ = nullptr;  // what Load read; dedupe reads go here
   RowEncoder encoder_;
-  pb::StoredEvent stored_;
   std::string buf_, read_buf_;
 };
 

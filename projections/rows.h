@@ -1,7 +1,7 @@
 // The typed state on its way out: the stored rows (records.proto, under the
 // keys of keys.h) that the typed core writes, and the port it writes them to.
 //
-// Encoding happens here only: once per commit for each entity the batch
+// Encoding happens here only (straight into wire format, wire.h): once per commit for each entity the batch
 // dirtied (WriteBehind), and once per changed entity per applied event for
 // history (RecordChange: one change record per event or timer, keyed by its
 // sequence). The current rows are the ones readers already know (export,
@@ -21,20 +21,22 @@ namespace fission {
 
 namespace pb = ::fission::v1;
 
-// The stored row of each entity, filled into `out` (cleared first).
-void FillMemberRow(const State& s, const Tenant& t, Idx m, pb::Member* out);
-void FillDistributorRow(const Tenant& t, Idx m, pb::Distributor* out);
-void FillLineRow(const State& s, const Tenant& t, Idx l, pb::Line* out);
-void FillOrderRow(const State& s, const Tenant& t, Idx o, pb::Order* out);
-void FillGroupRow(const Tenant& t, Idx g, pb::Group* out);
-void FillShareRow(const Tenant& t, Idx s, pb::Share* out);
-void FillProvenance(const State& s, const Provenance& p, pb::Provenance* out);
+// The stored row of each entity, appended to `out` in the wire format of its
+// records.proto message (projections/wire.h: the bytes protobuf would write).
+// `with_version`: with last_version, as a current row; the versions of
+// history leave it out (their chain links are in the change record).
+void EncodeMemberRow(const State& s, const Tenant& t, Idx m, bool with_version, std::string* out);
+void EncodeDistributorRow(const Tenant& t, Idx m, bool with_version, std::string* out);
+void EncodeLineRow(const State& s, const Tenant& t, Idx l, bool with_version, std::string* out);
+void EncodeOrderRow(const State& s, const Tenant& t, Idx o, std::string* out);
+void EncodeGroupRow(const Tenant& t, Idx g, bool with_version, std::string* out);
+void EncodeShareRow(const Tenant& t, Idx s, std::string* out);
 
 // Row keys.
 std::string LineRowKey(const Tenant& t, Idx l);
 
-// Encodes rows into a RowSink. Keeps one message of each kind and a buffer
-// across calls, so encoding reuses their memory instead of allocating per row.
+// Encodes rows into a RowSink. Keeps its buffer across calls, so encoding
+// allocates nothing per row.
 class RowEncoder {
  public:
   // Writes every entity changed since the last call, once each, and clears
@@ -51,13 +53,6 @@ class RowEncoder {
                     std::string_view timer, RowSink& sink);
 
  private:
-  pb::Member member_;
-  pb::Distributor distributor_;
-  pb::Line line_;
-  pb::Order order_;
-  pb::Group group_;
-  pb::Share share_;
-  pb::Change change_;
   std::string buf_;
 };
 
