@@ -4,6 +4,9 @@
 #include <xxhash.h>
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
+
+#include <array>
 
 #include "events/time.h"
 
@@ -108,9 +111,10 @@ std::optional<pb::EventType> TypeFromName(std::string_view s) {
   return std::nullopt;
 }
 
-// Fills `e` from the JSON object; throws Invalid.
-void FromJson(const json& o, pb::Event* e) {
-  Fields f(o);
+// Fills `e` from the fields of one JSON object (Fields, or FlatFields on the
+// fast path); throws Invalid.
+template <class F>
+void FromFields(const F& f, pb::Event* e) {
   e->set_event_id(*f.Id("event_id", true, 128));
   const std::string& type = f.String("type", true);
   auto t = TypeFromName(type);
@@ -170,6 +174,134 @@ void FromJson(const json& o, pb::Event* e) {
     }
     default: break;
   }
+}
+
+// The fast path (DecodeJson): simdjson reads the common line, an object of
+// known scalar fields, into FlatFields; the same FromFields validates it.
+// Anything it is not sure of (an escape, an unknown or repeated field, a
+// value that is not a plain string, integer or boolean, a field that fails
+// validation) goes to the nlohmann path, which alone words rejections: so
+// both paths accept exactly the same lines with the same result.
+enum Field : uint8_t {
+  kEventId, kType, kOccurredAt, kTenant, kSharer, kShareId, kTargetType, kTargetId, kChannel, kMember,
+  kGroupId, kOpens, kSize, kExpiresAt, kProductId, kOrderId, kAmountFen, kCommissionBaseFen, kFieldCount
+};
+constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
+    "event_id", "type",     "occurred_at", "tenant",     "sharer",     "share_id",   "target_type",
+    "target_id", "channel", "member",      "group_id",   "opens",      "size",       "expires_at",
+    "product_id", "order_id", "amount_fen", "commission_base_fen"};
+
+std::optional<Field> FieldOf(std::string_view name) {
+  for (size_t i = 0; i < kFieldNames.size(); ++i) {
+    if (kFieldNames[i] == name) return static_cast<Field>(i);
+  }
+  return std::nullopt;
+}
+
+struct NotSure {};  // thrown by FlatFields: the nlohmann path decides
+
+class FlatFields {
+ public:
+  struct Value {
+    enum Kind : uint8_t { kAbsent, kString, kInt, kBool } kind = kAbsent;
+    std::string str;
+    int64_t i = 0;
+    bool b = false;
+  };
+  Value& Slot(Field f) { return values_[f]; }
+
+  const Value* Find(const char* name) const {
+    const Value& v = values_[*FieldOf(name)];
+    return v.kind == Value::kAbsent ? nullptr : &v;
+  }
+  const std::string& String(const char* name, bool required) const {
+    static const std::string kEmpty;
+    const Value* v = Find(name);
+    if (v == nullptr) {
+      if (required) throw NotSure{};
+      return kEmpty;
+    }
+    if (v->kind != Value::kString) throw NotSure{};
+    return v->str;
+  }
+  std::optional<std::string> Id(const char* name, bool required, size_t max_len = 64) const {
+    if (!required && Find(name) == nullptr) return std::nullopt;
+    const std::string& s = String(name, required);
+    if (!IsValidId(s, max_len)) throw NotSure{};
+    return s;
+  }
+  std::optional<int64_t> Int(const char* name, bool required, int64_t lo, int64_t hi) const {
+    const Value* v = Find(name);
+    if (v == nullptr) {
+      if (required) throw NotSure{};
+      return std::nullopt;
+    }
+    if (v->kind != Value::kInt || v->i < lo || v->i > hi) throw NotSure{};
+    return v->i;
+  }
+  std::optional<Millis> Time(const char* name, bool required) const {
+    if (!required && Find(name) == nullptr) return std::nullopt;
+    auto t = ParseRfc3339(String(name, required));
+    if (!t) throw NotSure{};
+    return t;
+  }
+  std::optional<bool> Bool(const char* name) const {
+    const Value* v = Find(name);
+    if (v == nullptr) return std::nullopt;
+    if (v->kind != Value::kBool) throw NotSure{};
+    return v->b;
+  }
+
+ private:
+  std::array<Value, kFieldCount> values_;
+};
+
+// The event, when the fast path is sure of it; nullopt: ask the nlohmann path.
+std::optional<pb::Event> DecodeFast(std::string_view line) {
+  for (char c : line) {  // escapes and control bytes: nlohmann's reading
+    if (c == '\\' || static_cast<unsigned char>(c) < 0x20) return std::nullopt;
+  }
+  // The DOM parser: its kernel (AVX2, AVX-512, ...) is chosen at run time
+  // for the machine, where On Demand's is fixed at compile time.
+  thread_local simdjson::dom::parser parser;
+  thread_local std::string padded;
+  padded.assign(line);
+  padded.append(simdjson::SIMDJSON_PADDING, '\0');
+  FlatFields f;
+  simdjson::dom::object object;
+  if (parser.parse(padded.data(), line.size(), false).get(object) != simdjson::SUCCESS) return std::nullopt;
+  uint32_t seen = 0;
+  for (const auto [key, value] : object) {
+    const std::optional<Field> which = FieldOf(key);
+    if (!which || (seen & (1u << *which)) != 0) return std::nullopt;  // unknown or repeated
+    seen |= 1u << *which;
+    FlatFields::Value& v = f.Slot(*which);
+    switch (value.type()) {
+      case simdjson::dom::element_type::STRING:
+        v.kind = FlatFields::Value::kString;
+        v.str.assign(std::string_view(value));
+        break;
+      case simdjson::dom::element_type::INT64:
+        v.kind = FlatFields::Value::kInt;
+        v.i = int64_t(value);
+        break;
+      case simdjson::dom::element_type::BOOL:
+        v.kind = FlatFields::Value::kBool;
+        v.b = bool(value);
+        break;
+      default: return std::nullopt;
+    }
+  }
+  pb::Event e;
+  try {
+    FromFields(f, &e);
+  } catch (const NotSure&) {
+    return std::nullopt;
+  } catch (const Invalid&) {
+    return std::nullopt;
+  }
+  if (e.type() == pb::EVENT_TYPE_UNSPECIFIED) return std::nullopt;
+  return e;
 }
 
 std::string Hash128(std::string_view bytes) {
@@ -251,6 +383,13 @@ std::string ContentKey(const pb::Event& e) {
 }
 
 Result<pb::Event, DecodeError> DecodeJson(std::string_view line) {
+  if (line.size() <= kMaxEventBytes) {
+    if (std::optional<pb::Event> e = DecodeFast(line)) return std::move(*e);
+  }
+  return DecodeJsonSlowly(line);
+}
+
+Result<pb::Event, DecodeError> DecodeJsonSlowly(std::string_view line) {
   DecodeError err;
   err.reason = "invalid_event";
   if (line.size() > kMaxEventBytes) {
@@ -293,7 +432,7 @@ Result<pb::Event, DecodeError> DecodeJson(std::string_view line) {
   }
   pb::Event e;
   try {
-    FromJson(doc, &e);
+    FromFields(Fields(doc), &e);
     if (e.type() == pb::EVENT_TYPE_UNSPECIFIED) {
       err.reason = "unknown_type";
       err.detail = fmt::format("unknown event type '{}'", err.type.value_or(""));

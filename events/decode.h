@@ -32,8 +32,13 @@ struct DecodeError {
   std::string content_key;              // identity of the rejected content, for dedupe
 };
 
-// Parses one JSON object (one line of a JSONL file).
+// Parses one JSON object (one line of a JSONL file). A line of known fields
+// with plain values is read by simdjson; any other line, and every line it
+// rejects, by nlohmann, which words the rejection: the result is always
+// DecodeJsonSlowly's.
 Result<pb::Event, DecodeError> DecodeJson(std::string_view line);
+// DecodeJson on nlohmann alone: the reference the fast path is tested against.
+Result<pb::Event, DecodeError> DecodeJsonSlowly(std::string_view line);
 
 // Validates an Event that arrived already in Protobuf form (Kafka) by the same
 // rules as DecodeJson, canonicalizing it in place.

@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   librocksdb-dev libprotobuf-dev protobuf-compiler
-  libcli11-dev nlohmann-json3-dev libfmt-dev libxxhash-dev
+  libcli11-dev nlohmann-json3-dev libsimdjson-dev libfmt-dev libxxhash-dev
   libgtest-dev libgmock-dev librdkafka-dev
   libcpp-httplib-dev prometheus-cpp-dev libabsl-dev prometheus wrk curl jq libzstd-dev libjemalloc-dev
 )

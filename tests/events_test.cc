@@ -1,8 +1,13 @@
 // Event time and decoding: what is valid, what is not, and what the rejection says.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
 #include "events/decode.h"
 #include "events/time.h"
+#include "replay/synth.h"
 #include "tests/scenario.h"
 
 namespace fission {
@@ -140,6 +145,68 @@ TEST(DecodeProto, ProtobufEventsPassTheSameValidation) {
   bad = ok.value();
   bad.clear_order_id();
   EXPECT_FALSE(ValidateEvent(bad).ok());
+}
+
+
+// DecodeJson reads most lines with simdjson and the rest with nlohmann
+// (DecodeJsonSlowly): on every line, valid or hostile, both must give the same
+// event or the same rejection. The lines: a generated stream with its hostile
+// lines, each also cut, with bytes flipped, with a field repeated, escaped,
+// retyped or added, and hand-picked edge cases.
+TEST(DecodeJson, TheFastPathAgreesWithNlohmannOnEveryLine) {
+  std::vector<std::string> lines;
+  SynthOptions o;
+  o.seed = 21;
+  o.members = 300;
+  o.days = 6;
+  o.bad_fraction = 0.02;
+  o.tenants = 2;
+  Synthesize(o, [&](const std::string& line) { lines.push_back(line); });
+  const size_t generated = lines.size();
+  std::mt19937_64 rng(5);
+  for (size_t i = 0; i < generated; i += 3) {
+    const std::string l = lines[i];  // a copy: the pushes below move the lines
+    std::string m = l;
+    m[rng() % m.size()] = static_cast<char>(rng() % 256);
+    lines.push_back(m);
+    lines.push_back(l.substr(0, rng() % l.size()));
+    if (l.size() > 2 && l.front() == '{') {
+      lines.push_back("{\"type\":\"checkin\"," + l.substr(1));                 // a repeated field, maybe
+      lines.push_back("{\"tenant\":\"t\\u0041\"," + l.substr(1));              // an escape
+      lines.push_back("{\"amount_fen\":1.0," + l.substr(1));                   // a fraction
+      lines.push_back("{\"amount_fen\":99999999999999999999," + l.substr(1));  // beyond int64
+      lines.push_back("{\"x\":{\"y\":[1,2]}," + l.substr(1));                  // an unknown nested field
+      lines.push_back("{\"opens\":null," + l.substr(1));
+      lines.push_back(l + " ");
+      lines.push_back(l + " x");
+      lines.push_back(l + std::string(1, '\0') + "{\"not json");
+      lines.push_back("\t" + l);
+    }
+  }
+  for (const char* edge : {"", "{}", "[]", "null", "{\"event_id\":\"e1\"}", "{\"event_id\":\"e\\u00e9\"}",
+                           "{\"event_id\":\"e1\",\"type\":\"checkin\",\"occurred_at\":\"2026-10-01T10:00:00+08:00\",\"member\":\"m1\",\"amount_fen\":-0}",
+                           "{\"event_id\":\"e1\",\"type\":\"checkin\",\"occurred_at\":\"2026-10-01T10:00:00+08:00\",\"member\":\"m1\"}",
+                           "{\"event_id\":\"e1\",\"type\":\"checkin\",\"occurred_at\":\"2026-10-01T10:00:00+08:00\",\"member\":\"m1\",\"member\":\"m2\"}",
+                           "{\"event_id\":\"e1\",\"type\":\"checkin\",\"occurred_at\":\"2026-10-01T10:00:00+08:00\",\"member\":\"m\x01\"}",
+                           "{\"event_id\":\"e1\",\"type\":\"checkin\",\"occurred_at\":\"2026-10-01T10:00:00+08:00\",\"member\":\"m1\"}}",
+                           "{\"event_id\":\"e1\",\"type\":\"checkin\",\"occurred_at\":\"2026-10-01T10:00:00+08:00\",\"member\":\"\xff\"}"}) {
+    lines.emplace_back(edge);
+  }
+  int fast_ok = 0;
+  for (const std::string& line : lines) {
+    auto fast = DecodeJson(line);
+    auto slow = DecodeJsonSlowly(line);
+    ASSERT_EQ(fast.ok(), slow.ok()) << line;
+    if (fast.ok()) {
+      ++fast_ok;
+      EXPECT_EQ(fast.value().SerializeAsString(), slow.value().SerializeAsString()) << line;
+    } else {
+      EXPECT_EQ(fast.error().reason, slow.error().reason) << line;
+      EXPECT_EQ(fast.error().detail, slow.error().detail) << line;
+      EXPECT_EQ(fast.error().content_key, slow.error().content_key) << line;
+    }
+  }
+  EXPECT_GT(fast_ok, static_cast<int>(generated / 2));
 }
 
 }  // namespace
