@@ -297,6 +297,46 @@ TEST(Engine, ADataDirOfTheOlderSingleColumnLayoutIsRefusedNotRewritten) {
   EXPECT_EQ(families, std::vector<std::string>{"default"});  // untouched
 }
 
+TEST(Engine, AFission6DirIsRefusedForWritingUntouchedAndItsLogStillReads) {
+  // Format fission-6 kept the log in the audit family, beside the history.
+  TempDir dir;
+  pb::LogRecord rec;
+  rec.set_source("old.jsonl");
+  rec.set_position(1);
+  rec.set_payload(Checkin("c1", At(1), "M"));
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, {}}, {"audit", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir.str(), cfs, &handles, &raw).ok());
+    std::string head;
+    PutBe64(&head, 1);
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "v", "fission-6").ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), "h", head).ok());
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), handles[1], "l" + head, rec.SerializeAsString()).ok());
+    for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  auto writer = StateDb::Open(dir.str(), DbOptions{});
+  ASSERT_FALSE(writer.ok());
+  EXPECT_NE(writer.error().message.find("fission replay --from " + dir.str()), std::string::npos) << writer.error().message;
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), dir.str(), &families).ok());
+  EXPECT_EQ(families, (std::vector<std::string>{"default", "audit"}));  // untouched
+  // What `replay --from` reads: the log, where that format kept it.
+  auto reader = StateDb::OpenReadOnly(dir.str());
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  std::vector<std::string> payloads;
+  auto cursor = reader.value()->NewLogCursor(0);
+  int64_t seq = 0;
+  pb::LogRecord r;
+  while (cursor->Next(&seq, &r)) payloads.push_back(r.payload());
+  EXPECT_EQ(payloads, std::vector<std::string>{rec.payload()});
+}
+
 TEST(Engine, RestartMidStreamThenRefeedingTheFileMatchesAnUninterruptedRun) {
   const Stream st = Synthetic(11, 300, 20);
   const std::string expected = PureExport(st);

@@ -1,4 +1,4 @@
-// Key layout of the RocksDB database. Two column families:
+// Key layout of the RocksDB database. Three column families:
 //
 //   default:
 //   <table byte><row key>   the current projection rows, written behind (each
@@ -9,15 +9,20 @@
 //                           records of schemas/.../records.proto. Read back
 //                           when a writer starts (the typed core loads them),
 //                           and by every reader.
+//                           Also the write-once tables E (stored events) and
+//                           T (tier changes), whose keys arrive in no order.
 //   'h'                     log head: be64 of the last appended seq
-//   'v'                     format version ("fission-6")
+//   'v'                     format version ("fission-7")
 //
 //   audit (InAuditColumn):
-//   <table byte><row key>   the write-once tables V (changes, keyed by
-//                           sequence: always appended at the end) and T
+//   'V' be64(seq)           history as changes (always appended at the end)
+//
+//   log:
 //   'l' be64(seq)           embedded log record seq (fission.v1.LogRecord)
 //
-// Both go in one WriteBatch, so a commit is still atomic across them.
+// A commit is one WriteBatch across all three, so it is atomic. The audit and
+// log families only grow at their ends: their flushed files never overlap,
+// and compaction moves them down without rewriting them.
 //
 // Why the write order is safe: log records are appended first (unsynced); the
 // processor's changes and its stored log position then go in one WriteBatch.
@@ -51,8 +56,9 @@ constexpr char kVersionKey[] = "v";
 // 2: history, stored events; 3: the audit column family; 4: the typed core
 // (per-tenant watermarks in the meta row, timers derived from the rows); 5:
 // history as changes by sequence with version chains, no dedupe rows; 6:
-// stored events in the default family.
-constexpr char kFormat[] = "fission-6";
+// stored events in the default family; 7: the log in a family of its own,
+// tier changes in the default one.
+constexpr char kFormat[] = "fission-7";
 
 std::string FullKey(Table t, std::string_view key) {
   std::string k;
@@ -142,26 +148,39 @@ namespace {
 using OpenResult = Result<std::unique_ptr<rocksdb::DB>, DbError>;
 enum class Mode { kWriter, kReadOnly, kFollower };
 
-// Opens `dir` with both column families; `handles` gets default, audit.
+// Opens `dir` with its column families; `handles` gets default, audit, and
+// log when the dir has one (a fission-6 dir, whose log is in the audit
+// family, opens only read-only or as a follower: the writer refuses it).
 OpenResult OpenColumns(const std::string& dir, const DbOptions& o, Mode mode,
                        const std::string& scratch_dir,
                        std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   rocksdb::Options opt = RocksOptions(o);
   if (mode != Mode::kWriter) opt.create_if_missing = false;
   if (mode == Mode::kFollower) opt.max_open_files = -1;  // required of a secondary
+  bool own_log = true;
   if (std::filesystem::exists(std::filesystem::path(dir) / "CURRENT")) {
     std::vector<std::string> names;
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(opt, dir, &names);
-    if (ls.ok() && std::find(names.begin(), names.end(), kAuditColumn) == names.end()) {
+    auto has = [&](const char* name) { return std::find(names.begin(), names.end(), name) != names.end(); };
+    if (ls.ok() && !has(kAuditColumn)) {
       return OpenResult::Error({fmt::format(
           "data dir '{}' was written by an older fission (format fission-2, one column family); "
           "this build reads {}: ingest its events again into a new data dir",
           dir, kFormat)});
     }
+    own_log = !ls.ok() || has(kLogColumn);
+    if (!own_log && mode == Mode::kWriter) {  // refused before anything of it changes
+      return OpenResult::Error({fmt::format(
+          "data dir '{}' was written by an older fission (format fission-6 or older, its log beside "
+          "the history); this build writes '{}'. Rebuild it from its own log into a new data dir: "
+          "fission replay --from {} --rules RULES --out NEW_DIR",
+          dir, kFormat, dir)});
+    }
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(opt)},
       {kAuditColumn, AuditColumnOptions(o, mode == Mode::kWriter)}};
+  if (own_log) cfs.push_back({kLogColumn, AuditColumnOptions(o, mode == Mode::kWriter)});
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   switch (mode) {
@@ -183,6 +202,7 @@ StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
                  DbOptions options, std::string dir)
     : db_(std::move(db)), handles_(std::move(handles)), options_(options), dir_(std::move(dir)) {
   audit_ = handles_.at(1);
+  log_ = handles_.size() > 2 ? handles_[2] : audit_;
   vector_audit_ = options_.audit_vector_memtable;
   std::string v;
   if (db_->Get(rocksdb::ReadOptions(), kHeadKey, &v).ok() && v.size() == 8) log_head_ = GetBe64(v);
@@ -211,6 +231,11 @@ StateDb::~StateDb() {
 
 rocksdb::ColumnFamilyHandle* StateDb::column(Table t) const {
   return InAuditColumn(static_cast<char>(t)) ? audit_ : handles_[0];
+}
+
+StateDb::Column StateDb::ColumnOf(char tag) {
+  if (InAuditColumn(tag)) return kAuditColumnIndex;
+  return tag == kLogTag ? kLogColumnIndex : kDefaultColumn;
 }
 
 
@@ -294,10 +319,9 @@ void StateDb::WaitWritten() {
 }
 
 const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view key) {
-  WaitWritten();
+  PrepareReads(t);
   const std::string& full = Full(t, key);
   if (auto it = found_.find(full); it != found_.end()) return it->second.get();
-  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), full, &value);
   std::unique_ptr<google::protobuf::MessageLite> row;
@@ -313,8 +337,7 @@ const google::protobuf::MessageLite* StateDb::FindRow(Table t, std::string_view 
 }
 
 bool StateDb::ReadRow(Table t, std::string_view key, google::protobuf::MessageLite* out) {
-  WaitWritten();
-  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  PrepareReads(t);
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), column(t), Full(t, key), &value);
   if (s.IsNotFound()) return false;
@@ -326,8 +349,7 @@ bool StateDb::ReadRow(Table t, std::string_view key, google::protobuf::MessageLi
 }
 
 void StateDb::ScanFrom(Table t, std::string_view prefix, std::string_view from, const ScanFn& fn) {
-  WaitWritten();
-  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  PrepareReads(t);
   const std::string full_prefix = FullKey(t, prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), column(t)));
   auto row = NewRow(t);
@@ -351,8 +373,7 @@ bool StateDb::Read(Table t, std::string_view key, std::string* value) {
 }
 
 bool StateDb::GetRow(Table t, std::string_view key, std::string* value) {
-  WaitWritten();
-  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  PrepareReads(t);
   return Read(t, key, value);
 }
 
@@ -366,8 +387,7 @@ bool StateDb::GetSettledRow(Table t, std::string_view key, std::string* value) {
 }
 
 void StateDb::ScanRows(Table t, std::string_view key_prefix, const Fn& fn) {
-  WaitWritten();
-  if (InAuditColumn(static_cast<char>(t))) PrepareAuditReads();
+  PrepareReads(t);
   const std::string prefix = FullKey(t, key_prefix);
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;  // one pass at start-up
@@ -382,7 +402,7 @@ void StateDb::ScanRows(Table t, std::string_view key_prefix, const Fn& fn) {
 
 void StateDb::Add(Op::Kind kind, Table t, std::string_view key, std::string_view value) {
   Pending& p = *fill_;
-  Op op{kind, InAuditColumn(static_cast<char>(t)), static_cast<uint32_t>(p.arena.size()),
+  Op op{kind, ColumnOf(static_cast<char>(t)), static_cast<uint32_t>(p.arena.size()),
         static_cast<uint32_t>(key.size() + 1), 0, static_cast<uint32_t>(value.size())};
   p.arena.push_back(static_cast<char>(t));
   p.arena.append(key);
@@ -414,7 +434,7 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   auto key = [&](const Op& op) { return rocksdb::Slice(p.arena.data() + op.key_off, op.key_len); };
   auto value = [&](const Op& op) { return rocksdb::Slice(p.arena.data() + op.value_off, op.value_len); };
   auto emit = [&](const Op& op) {
-    rocksdb::ColumnFamilyHandle* cf = op.audit ? audit_ : handles_[0];
+    rocksdb::ColumnFamilyHandle* cf = handles_[op.column];
     switch (op.kind) {
       case Op::kPut: batch_.Put(cf, key(op), value(op)); break;
       case Op::kDelete: batch_.Delete(cf, key(op)); break;
@@ -427,7 +447,7 @@ std::optional<DbError> StateDb::Write(Pending& p) {
     while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
     order_.clear();
     for (size_t i = start; i < end; ++i) {
-      if (p.ops[i].audit) {
+      if (p.ops[i].column != kDefaultColumn) {
         emit(p.ops[i]);
       } else {
         order_.push_back(static_cast<uint32_t>(i));
@@ -479,7 +499,7 @@ int64_t StateDb::commits_written() const {
 std::optional<DbError> StateDb::Commit() {
   if (fill_->ops.empty()) return Drain();
   found_.clear();
-  audit_unflushed_ = true;
+  unflushed_ = (1u << kAuditColumnIndex) | (1u << kLogColumnIndex);
   if (!writer_thread_.joinable()) {
     if (write_error_) return write_error_;
     write_error_ = Write(*fill_);
@@ -495,16 +515,16 @@ std::optional<DbError> StateDb::Commit() {
   return std::nullopt;
 }
 
-void StateDb::PrepareAuditReads() {
+void StateDb::PrepareReads(Column c) {
   WaitWritten();
-  if (!vector_audit_ || !audit_unflushed_) return;
+  if (!vector_audit_ || (unflushed_ & (1u << c)) == 0 || c >= handles_.size()) return;
   // An iterator over a vector memtable sorts a copy of it; flushed, the rows
   // are read from sorted tables instead.
   rocksdb::FlushOptions fo;
   fo.allow_write_stall = true;
-  rocksdb::Status s = db_->Flush(fo, audit_);
-  if (!s.ok()) throw std::runtime_error(fmt::format("cannot flush the audit rows: {}", s.ToString()));
-  audit_unflushed_ = false;
+  rocksdb::Status s = db_->Flush(fo, handles_[c]);
+  if (!s.ok()) throw std::runtime_error(fmt::format("cannot flush the {} rows: {}", c == kLogColumnIndex ? "log" : "audit", s.ToString()));
+  unflushed_ &= static_cast<uint8_t>(~(1u << c));
 }
 
 std::optional<DbError> StateDb::Sync() {
@@ -531,8 +551,8 @@ void StateDb::AppendLog(const std::vector<pb::LogRecord>& records) {
 
 void StateDb::ReadLog(int64_t after, int64_t until,
                       const std::function<bool(int64_t, const pb::LogRecord&)>& fn) {
-  PrepareAuditReads();
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), audit_));
+  PrepareReads(kLogColumnIndex);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
   pb::LogRecord rec;
   for (it->Seek(LogKey(after + 1)); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
@@ -580,8 +600,8 @@ class RocksLogCursor final : public StateDb::LogCursor {
 }  // namespace
 
 std::unique_ptr<StateDb::LogCursor> StateDb::NewLogCursor(int64_t after) {
-  PrepareAuditReads();
-  return std::make_unique<RocksLogCursor>(db_.get(), audit_, after);
+  PrepareReads(kLogColumnIndex);
+  return std::make_unique<RocksLogCursor>(db_.get(), log_, after);
 }
 
 uint64_t StateDb::DiskBytes() const {

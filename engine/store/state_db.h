@@ -60,8 +60,8 @@ struct DbOptions {
   // events 64 MiB was faster than 128 (smaller skip lists) and than 32
   // (which compacts twice as much). Default 64 MiB.
   size_t write_buffer_bytes = 64u << 20;
-  // The audit column family (history, stored events, tier changes, the log)
-  // takes writes in a vector memtable: an insert is an append, which made a
+  // The audit and log column families (history as changes, the log) take
+  // writes in vector memtables: an insert is an append, which made a
   // 500k-event ingest 1.7x faster than a skip list. Reading it unflushed sorts a
   // copy, so this process's own reads of those rows (export, replay, a lane
   // drop) flush it first; a process that serves queries from its own writer
@@ -82,21 +82,22 @@ struct DbError {
 // measure raw RocksDB ceilings with exactly these).
 rocksdb::Options RocksOptions(const DbOptions& options);
 
-// The data dir's second column family, "audit": the tables written once and
-// never read by the fold (history as changes V, tier changes T) and the
-// embedded log. (Stored events E are in the default family: the dedupe check
-// reads them back, and point reads want its bloom filters.) They are half of every batch's keys. Its memtable
-// is a vector (an insert is an append, sorted once at flush) and its tables
-// carry no bloom filters: nothing probes them for absent keys. `writer` false
-// (read-only and follower opens): a skip-list memtable, which readers seek in.
+// The data dir's other column families, for rows written once, in order of
+// their keys, and read rarely: "audit" holds history as changes (V, keyed by
+// sequence), "log" the embedded log ('l' be64(seq)). Each only ever grows at
+// its end, so its flushed files never overlap and compaction moves them down
+// the levels without rewriting them (they shared one family with the tier
+// changes until format fission-7, and every merge rewrote all three). Their
+// memtables are vectors (an insert is an append, sorted once at flush) and
+// their tables carry no bloom filters: nothing probes them for absent keys.
+// `writer` false (read-only and follower opens): a skip-list memtable,
+// which readers seek in.
 rocksdb::ColumnFamilyOptions AuditColumnOptions(const DbOptions& options, bool writer);
 inline constexpr char kAuditColumn[] = "audit";
-// Whether rows whose full key starts with `tag` (a Table byte, or the log's
-// 'l') live in the audit column family.
-inline bool InAuditColumn(char tag) {
-  return tag == static_cast<char>(Table::kChange) ||
-         tag == static_cast<char>(Table::kTierChange) || tag == 'l';
-}
+inline constexpr char kLogColumn[] = "log";
+// Whether rows whose full key starts with `tag` (a Table byte) live in the
+// audit column family (the log's own has the log alone).
+inline bool InAuditColumn(char tag) { return tag == static_cast<char>(Table::kChange); }
 
 class StateDb final : public Store, public RowSink, public RowSource {
  public:
@@ -122,6 +123,8 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // The column family that holds rows of `t` (InAuditColumn).
   rocksdb::ColumnFamilyHandle* column(Table t) const;
   rocksdb::ColumnFamilyHandle* audit_column() const { return audit_; }
+  // Every column family of the data dir (default, audit, and log when it
+  // has one of its own).
   const std::vector<rocksdb::ColumnFamilyHandle*>& columns() const { return handles_; }
   ~StateDb() override;
 
@@ -191,8 +194,16 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // Waits for the commit in flight, so this process reads what it committed;
   // throws if that write failed.
   void WaitWritten();
-  // Flushes the audit column's vector memtable before this process reads it.
-  void PrepareAuditReads();
+  // Which of handles_ a row whose full key starts with `tag` goes to.
+  enum Column : uint8_t { kDefaultColumn = 0, kAuditColumnIndex = 1, kLogColumnIndex = 2 };
+  static Column ColumnOf(char tag);
+  // Waits for the commit in flight and flushes the vector memtable of
+  // column `c` (audit or log) before this process reads it.
+  void PrepareReads(Column c);
+  void PrepareReads(Table t) {
+    WaitWritten();
+    if (InAuditColumn(static_cast<char>(t))) PrepareReads(kAuditColumnIndex);
+  }
   const std::string& Full(Table t, std::string_view key);
   // A point read of (t, key) as RocksDB has it now; false when absent.
   bool Read(Table t, std::string_view key, std::string* value);
@@ -201,7 +212,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // values in one arena (so filling it allocates rarely).
   struct Op {
     enum Kind : uint8_t { kPut, kDelete, kDeleteRange } kind;
-    bool audit;  // the audit column family, else default
+    Column column;
     uint32_t key_off, key_len, value_off, value_len;  // for kDeleteRange, value is the end key
   };
   struct Pending {
@@ -215,11 +226,12 @@ class StateDb final : public Store, public RowSink, public RowSource {
   void WriterLoop();
 
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, audit; owned
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, audit, log (when it has its own); owned
   rocksdb::ColumnFamilyHandle* audit_ = nullptr;
+  rocksdb::ColumnFamilyHandle* log_ = nullptr;  // the log's family (audit's in a fission-6 dir, read-only)
   bool writer_ = false;           // opened by Open (flushes its memtables at a clean close)
-  bool vector_audit_ = false;     // the audit column's memtable is a vector
-  bool audit_unflushed_ = false;  // it may hold rows written by this process
+  bool vector_audit_ = false;     // the audit and log columns' memtables are vectors
+  uint8_t unflushed_ = 0;         // bit c: column c may hold rows written by this process
   DbOptions options_;
   std::string dir_;
   int64_t log_head_ = 0;
