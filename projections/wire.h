@@ -53,6 +53,10 @@ class WireWriter {
   void Sub(int field, bool omit_empty, Body&& body) {
     const size_t key_at = out_->size();
     Key(field, kLength);
+    // One byte for the length, which holds most (under 128 bytes); a longer
+    // content moves over to make room for the rest.
+    const size_t len_at = out_->size();
+    out_->push_back('\0');
     const size_t start = out_->size();
     body();
     const size_t len = out_->size() - start;
@@ -61,7 +65,9 @@ class WireWriter {
       return;
     }
     char prefix[10];
-    out_->insert(start, prefix, PutVarint(prefix, len));
+    const size_t n = PutVarint(prefix, len);
+    (*out_)[len_at] = prefix[0];
+    if (n > 1) out_->insert(start, prefix + 1, n - 1);
   }
 
  private:
