@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <pthread.h>
+
 #include <shared_mutex>
 #include <string>
 
@@ -56,18 +58,36 @@ class QueryService {
   // The fold's stored meta row (counters, watermark), if any.
   std::optional<pb::ProcessorMeta> Meta() const;
 
-  // Runs `f` (a follower's catch-up) while no request is taking its view.
+  // Runs `f` (a follower's catch-up) while no request is reading: it waits
+  // for those in flight, and requests that arrive meanwhile wait for it.
   void Exclusive(const std::function<void()>& f) const {
     std::unique_lock lock(view_mu_);
     f();
   }
+
+  // A readers-writer lock that lets a waiting writer (the catch-up) in
+  // before new readers, so a steady stream of requests cannot hold it off.
+  class ViewLock {
+   public:
+    ViewLock();
+    ~ViewLock();
+    ViewLock(const ViewLock&) = delete;
+    ViewLock& operator=(const ViewLock&) = delete;
+    void lock();
+    void unlock();
+    void lock_shared();
+    void unlock_shared();
+
+   private:
+    pthread_rwlock_t rw_;
+  };
 
  private:
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* default_column_;
   rocksdb::ColumnFamilyHandle* audit_column_;
   const RuleBook* rules_;
-  mutable std::shared_mutex view_mu_;
+  mutable ViewLock view_mu_;
 };
 
 }  // namespace fission

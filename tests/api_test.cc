@@ -3,6 +3,9 @@
 // endpoint checked for the same numbers, as-of checked against ingests cut at
 // those instants, and the error, auth and tenant-isolation cases.
 #include <gtest/gtest.h>
+#include <thread>
+#include <future>
+#include <atomic>
 #include <httplib.h>
 
 #include <algorithm>
@@ -504,6 +507,34 @@ TEST_F(ApiTest, LedgerChecksPassOnTheFoldAndCatchATamperedRow) {
   auto other = q.AuditChecks("shop-01");
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE(other.value()["ok"].get<bool>());
+}
+
+// A request reads under the view lock for its whole length; a follower's
+// catch-up takes it exclusively between requests. Requests that keep
+// overlapping must not hold the catch-up off (the lock lets a waiting writer
+// in first): otherwise `serve` would fall behind the writer for as long as
+// the traffic lasts.
+TEST_F(ApiTest, ASteadyStreamOfRequestsDoesNotHoldOffTheCatchUp) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> answered{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      while (!stop.load()) {
+        if (query_->Member("shop-00", "m000010", std::nullopt).ok()) ++answered;
+      }
+    });
+  }
+  while (answered.load() < 100) std::this_thread::yield();
+  auto catch_ups = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 50; ++i) query_->Exclusive([] {});
+  });
+  const bool done = catch_ups.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  stop = true;
+  for (auto& c : clients) c.join();
+  catch_ups.wait();
+  EXPECT_TRUE(done) << "50 catch-ups did not get in within 10 s of steady requests (they take well under one)";
+  EXPECT_GT(answered.load(), 100);
 }
 
 TEST_F(ApiTest, AsOfIsRefusedWhenHistoryWasNotKept) {
