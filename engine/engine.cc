@@ -51,11 +51,12 @@ Result<std::unique_ptr<Engine>, DbError> Engine::Open(const std::string& data_di
   return e;
 }
 
-void Engine::Offer(const pb::LogRecord& r) { Offer(r, Decode(r)); }
+void Engine::Offer(const pb::LogRecord& r, int64_t seq) { Offer(r, seq, Decode(r)); }
 
-void Engine::Offer(const pb::LogRecord& r, Result<pb::Event, DecodeError> decoded, std::string_view content_key) {
+void Engine::Offer(const pb::LogRecord& r, int64_t seq, Result<pb::Event, DecodeError> decoded,
+                   std::string_view content_key) {
   const auto start = metrics_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  processor_->Offer(r.source(), r.position(), std::move(decoded), r.lane(), content_key);
+  processor_->Offer(r.source(), r.position(), std::move(decoded), r.lane(), content_key, seq);
   if (metrics_) metrics_->ObserveApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
@@ -78,9 +79,9 @@ std::vector<MemoryPart> Engine::FoldMemory() const {
   return {{"typed_state", processor_->MemoryBytes()}, {"commit_buffers", db_->BufferBytes()}};
 }
 
-std::optional<DbError> Engine::CommitBatch() {
+std::optional<DbError> Engine::CommitBatch(bool checkpoint) {
   const auto start = std::chrono::steady_clock::now();
-  auto err = db_->Commit();
+  auto err = db_->Commit(checkpoint);
   if (!err && metrics_) {
     metrics_->ObserveCommit(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     metrics_->ReportTotals(processor_->meta());
@@ -100,12 +101,12 @@ std::optional<DbError> Engine::ProcessLog() {
   while (pos < head) {
     const int64_t until = std::min<int64_t>(head, pos + static_cast<int64_t>(options_.batch_events));
     db_->ReadLog(pos, until, [&](int64_t seq, const pb::LogRecord& r) {
-      Offer(r);
+      Offer(r, seq);
       pos = seq;
       return true;
     });
     if (pos < until) pos = until;  // defensive: a gap in the log is skipped, not looped on
-    if (auto err = Checkpoint(pos)) return err;
+    if (auto err = Checkpoint(pos, pos >= head || FullCheckpointDue())) return err;
   }
   return std::nullopt;
 }
@@ -195,11 +196,14 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
         DecodeAhead::Item* it = next_item();
         if (!(more = it != nullptr)) break;
         pb::LogRecord& r = batch.emplace_back(std::move(it->record));
-        Offer(r, std::move(*it->decoded), it->content_key);
+        // The sequence AppendLog gives it below.
+        Offer(r, db_->log_head() + static_cast<int64_t>(batch.size()), std::move(*it->decoded), it->content_key);
       }
       const int64_t first_seq = db_->log_head() + 1;
       db_->AppendLog(batch);
-      if (auto err = Checkpoint(first_seq + static_cast<int64_t>(batch.size()) - 1)) return err;
+      if (auto err = Checkpoint(first_seq + static_cast<int64_t>(batch.size()) - 1, !more || FullCheckpointDue())) {
+        return err;
+      }
       lines_through.push_back((lines_through.empty() ? 0 : lines_through.back()) + static_cast<int64_t>(batch.size()));
       if (!more) {
         if (auto err = db_->Drain()) return err;
@@ -212,9 +216,16 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
   return std::nullopt;
 }
 
-std::optional<DbError> Engine::Checkpoint(int64_t log_position) {
-  processor_->Checkpoint(log_position);
-  return CommitBatch();
+bool Engine::FullCheckpointDue() const {
+  const uint64_t budget = options_.processor.memory_budget_bytes;
+  return light_since_full_ + 1 >= options_.checkpoint_every || processor_->deferred_bytes() >= options_.batch_bytes ||
+         (budget > 0 && processor_->EstimatedBytes() > budget);
+}
+
+std::optional<DbError> Engine::Checkpoint(int64_t log_position, bool full) {
+  processor_->Checkpoint(log_position, full);
+  light_since_full_ = full ? 0 : light_since_full_ + 1;
+  return CommitBatch(full);
 }
 
 std::optional<DbError> Engine::Checkpoint() {

@@ -2,9 +2,10 @@
 // as fold, the StateDb as store, wired together with one commit per batch.
 //
 // Ingest folds arriving lines in memory, appends them to the embedded log,
-// then checkpoints: the entities the batch changed are written behind, once
-// each, in one WriteBatch with the new log position (see state_db.cc for why
-// this order is crash-safe). Opening an Engine loads the rows a previous run
+// then checkpoints: each commit holds the batch's log records and history;
+// every few commits a full checkpoint adds the entities changed since the
+// last one, once each, with the new log position, in the same WriteBatch
+// (see state_db.cc for why this order is crash-safe). Opening an Engine loads the rows a previous run
 // checkpointed, then catches up on any log records a crash left unprocessed.
 #pragma once
 
@@ -34,6 +35,17 @@ struct EngineOptions {
   // events) reach this many bytes, so a commit's memory stays bounded. Default
   // 32 MiB.
   size_t batch_bytes = 32u << 20;
+  // Commits per full checkpoint when the input is the log (ingest, replay,
+  // catching up at start): the commits between carry the log records and
+  // history alone, and the entities they changed, the stored events,
+  // rejections and the position are written at the next full one
+  // (Processor::Checkpoint). A full checkpoint also comes early when the rows
+  // held for it pass `batch_bytes` or the state passes its memory budget,
+  // and ends every input. Larger writes an entity changed in many batches
+  // fewer times; smaller bounds what a restart after a crash folds again
+  // and what readers of the data dir see late. 1: every commit is full.
+  // Default 16 (131,072 events with the default batch).
+  size_t checkpoint_every = 16;
   // Decode arriving records on a second thread, a few chunks ahead of the
   // fold (decode_ahead.h). Same results either way. Default on.
   bool decode_thread = true;
@@ -100,11 +112,14 @@ class Engine {
                      const std::string& lane);
 
  private:
-  std::optional<DbError> CommitBatch();
+  // `checkpoint`: a full checkpoint (StateDb::Commit).
+  std::optional<DbError> CommitBatch(bool checkpoint);
   Engine(std::unique_ptr<StateDb> db, const RuleBook& rules, EngineOptions options);
   std::optional<DbError> ProcessLog();
-  void Offer(const pb::LogRecord& r);
-  void Offer(const pb::LogRecord& r, Result<pb::Event, DecodeError> decoded, std::string_view content_key = {});
+  // `seq`: the record's sequence in this data dir's log.
+  void Offer(const pb::LogRecord& r, int64_t seq);
+  void Offer(const pb::LogRecord& r, int64_t seq, Result<pb::Event, DecodeError> decoded,
+             std::string_view content_key = {});
 
   std::unique_ptr<StateDb> db_;
   EngineOptions options_;
@@ -113,7 +128,10 @@ class Engine {
   // The parts outside RocksDB: the typed state and the commit buffers.
   std::vector<MemoryPart> FoldMemory() const;
   // Writes what the batch changed (Processor::Checkpoint) and commits it.
-  std::optional<DbError> Checkpoint(int64_t log_position);
+  std::optional<DbError> Checkpoint(int64_t log_position, bool full = true);
+  // Whether the next checkpoint of log input must be full (checkpoint_every).
+  bool FullCheckpointDue() const;
+  size_t light_since_full_ = 0;
   double load_seconds_ = 0;
   std::optional<std::chrono::steady_clock::time_point> memory_reported_;
 };

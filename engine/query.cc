@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/decode_ahead.h"
 #include "engine/store/state_db.h"
 #include "events/assert.h"
 #include "events/decode.h"
@@ -47,8 +48,8 @@ std::string Hex(std::string_view s) {
 class Reader {
  public:
   Reader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* main, rocksdb::ColumnFamilyHandle* audit,
-         QueryService::ViewLock& mu)
-      : lock_(mu), db_(db), columns_{main, audit}, snapshot_(db->GetSnapshot()) {
+         rocksdb::ColumnFamilyHandle* log, QueryService::ViewLock& mu)
+      : lock_(mu), db_(db), columns_{main, audit}, log_(log), snapshot_(db->GetSnapshot()) {
     read_.snapshot = snapshot_;
   }
   ~Reader() {
@@ -88,6 +89,18 @@ class Reader {
     if (!it->status().ok()) throw std::runtime_error("cannot read the data dir: " + it->status().ToString());
   }
 
+  // Record `seq` of the embedded log; false when there is none.
+  bool GetLog(int64_t seq, pb::LogRecord* record) {
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status s = db_->Get(read_, log_, LogRecordKey(seq), &value);
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) throw std::runtime_error("cannot read the data dir: " + s.ToString());
+    if (!record->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      throw std::runtime_error(fmt::format("corrupt log record {}", seq));
+    }
+    return true;
+  }
+
   // The last version of row (t, key) at or before `at_ms`, through the
   // chain from its current row (projections/history.h).
   bool VersionAt(Table t, std::string_view key, int64_t at_ms, pb::Version* v) {
@@ -122,6 +135,7 @@ class Reader {
   rocksdb::DB* db_;
   // [0]: the default column family, [1]: audit (engine/store/state_db.h).
   rocksdb::ColumnFamilyHandle* columns_[2];
+  rocksdb::ColumnFamilyHandle* log_;
   const rocksdb::Snapshot* snapshot_;
   rocksdb::ReadOptions read_;
   std::unique_ptr<rocksdb::Iterator> scans_[2];
@@ -214,11 +228,12 @@ QueryService::QueryService(const StateDb& db, const RuleBook* rules)
     : db_(db.raw()),
       default_column_(db.raw()->DefaultColumnFamily()),
       audit_column_(db.audit_column()),
+      log_column_(db.log_column()),
       rules_(rules) {}
 
 ApiResult QueryService::Distributor(const std::string& tenant, const std::string& id,
                                     std::optional<int64_t> as_of, const Page& page) const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   auto loaded = LoadRecord<pb::Distributor>(r, Table::kDistributor, "distributor", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   const pb::Distributor& d = loaded.value().row;
@@ -279,7 +294,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
                              "balance_fen, pending_fen, held_fen, reversed_fen, voided_fen, "
                              "clawed_back_fen, waived_fen, shares, downlines", sort)});
   }
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   struct Entry {
     int64_t value;
     std::string key;
@@ -324,7 +339,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
 
 ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
                               std::optional<int64_t> as_of) const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   auto loaded = LoadRecord<pb::Group>(r, Table::kGroup, "group", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   const pb::Group& g = loaded.value().row;
@@ -336,7 +351,7 @@ ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
 
 ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
                                std::optional<int64_t> as_of) const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   auto loaded = LoadRecord<pb::Member>(r, Table::kMember, "member", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   pb::Member m = loaded.value().row;
@@ -355,7 +370,7 @@ ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
 }
 
 ApiResult QueryService::Order(const std::string& tenant, const std::string& id) const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   const std::string key = EntityKey(tenant, id);
   pb::Order o;
   if (!r.Get(Table::kOrder, key, &o)) return NotFound(fmt::format("no order '{}'", id));
@@ -374,7 +389,7 @@ ApiResult QueryService::Order(const std::string& tenant, const std::string& id) 
 
 ApiResult QueryService::Rejections(const std::string& tenant, const std::string& reason,
                                    const Page& page) const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   const std::string prefix = tenant + '\0';
   std::string after;
   if (!page.after.empty()) {
@@ -406,7 +421,7 @@ ApiResult QueryService::Rejections(const std::string& tenant, const std::string&
 }
 
 ApiResult QueryService::Event(const std::string& tenant, const std::string& event_id) const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   const std::string key = EntityKey(tenant, event_id);
   pb::StoredEvent stored;
   const bool have = r.Get(Table::kEvent, key, &stored);
@@ -426,7 +441,17 @@ ApiResult QueryService::Event(const std::string& tenant, const std::string& even
   j["event_id"] = event_id;
   if (have) {
     pb::Event e;
-    if (!e.ParseFromString(stored.event())) throw std::runtime_error("corrupt stored event");
+    if (stored.log_seq() > 0) {  // in the log, not copied
+      pb::LogRecord record;
+      if (!r.GetLog(stored.log_seq(), &record)) {
+        throw std::runtime_error(fmt::format("stored event '{}' refers to log record {}, which is missing", event_id, stored.log_seq()));
+      }
+      auto decoded = Decode(record);
+      if (!decoded.ok()) throw std::runtime_error(fmt::format("log record {} no longer decodes", stored.log_seq()));
+      e = std::move(decoded).value();
+    } else if (!e.ParseFromString(stored.event())) {
+      throw std::runtime_error("corrupt stored event");
+    }
     j["event"] = Json::parse(EncodeJson(e));
     j["source"] = stored.source();
     j["position"] = stored.position();
@@ -438,7 +463,7 @@ ApiResult QueryService::Event(const std::string& tenant, const std::string& even
 }
 
 ApiResult QueryService::AuditChecks(const std::string& tenant) const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   const std::string prefix = tenant + '\0';
   Json diffs = Json::array();
   int64_t n_diffs = 0, n_dist = 0, n_lines = 0, n_orders = 0, rates_checked = 0;
@@ -553,14 +578,14 @@ ApiResult QueryService::AuditChecks(const std::string& tenant) const {
 }
 
 std::optional<pb::ProcessorMeta> QueryService::Meta() const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   pb::ProcessorMeta meta;
   if (!r.Get(Table::kMeta, "", &meta)) return std::nullopt;
   return meta;
 }
 
 Json QueryService::Health() const {
-  Reader r(db_, default_column_, audit_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
   pb::ProcessorMeta meta;
   Json j;
   j["status"] = "ok";

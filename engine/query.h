@@ -86,6 +86,7 @@ class QueryService {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* default_column_;
   rocksdb::ColumnFamilyHandle* audit_column_;
+  rocksdb::ColumnFamilyHandle* log_column_;
   const RuleBook* rules_;
   mutable ViewLock view_mu_;
 };

@@ -16,7 +16,9 @@
 //                       table only ever grows at its end; each current row
 //                       of D, G, M, L points at its latest version here)
 //   event (E)           tenant 0x00 event_id (StoredEvent; with its content
-//                       key, which the dedupe check loads at start)
+//                       key, which the dedupe check loads at start; the
+//                       event itself is the log record it names, when the
+//                       input went through the embedded log)
 //   tier change (T)     tenant 0x00 member 0x00 be64(seq)   (TierChange; seq from 0,
 //                       the member's tier_changes counts them)
 //

@@ -141,7 +141,7 @@ uint64_t Processor::MemoryBytes() const {
     n += r->timers.size() * sizeof(Timer);
     n += r->pending.size() * (sizeof(Pending) + 96);
   }
-  return n;
+  return n + deferred_.arena.capacity() + deferred_.rows.capacity() * sizeof(Deferred::Row);
 }
 
 void Processor::Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
@@ -163,7 +163,7 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id, s
   }
   buf_.clear();
   r.SerializeToString(&buf_);
-  sink_.Put(Table::kRejection, RejectionKey(tenant, event_id, source, position), buf_);
+  deferred_.Put(Table::kRejection, RejectionKey(tenant, event_id, source, position), buf_);
   ++stats_.rejected[std::string(reason)];
   ++(*meta_.mutable_rejected())[std::string(reason)];
   last_reason_ = reason;
@@ -171,19 +171,20 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id, s
 }
 
 void Processor::StoreEvent(const pb::Event& e, std::string_view source, int64_t position,
-                           std::string_view content_key) {
+                           std::string_view content_key, int64_t log_seq) {
   using R = pb::StoredEvent;
   buf_.clear();
   WireWriter w(&buf_);
-  w.Sub(R::kEventFieldNumber, true, [&] { e.AppendToString(&buf_); });
+  if (log_seq == 0) w.Sub(R::kEventFieldNumber, true, [&] { e.AppendToString(&buf_); });
   w.Bytes(R::kSourceFieldNumber, source);
   w.Int(R::kPositionFieldNumber, position);
   w.Bytes(R::kContentKeyFieldNumber, content_key);
-  sink_.Put(Table::kEvent, EntityKey(e.tenant(), e.event_id()), buf_);
+  w.Int(R::kLogSeqFieldNumber, log_seq);
+  deferred_.Put(Table::kEvent, EntityKey(e.tenant(), e.event_id()), buf_);
 }
 
 Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
-                         const std::string& lane, std::string_view content_key) {
+                         const std::string& lane, std::string_view content_key, int64_t log_seq) {
   last_reason_.clear();
   last_detail_.clear();
   if (options_.until_ms && decoded.ok() && decoded.value().occurred_at_ms() > *options_.until_ms) {
@@ -233,7 +234,7 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
     return Outcome::kRejected;
   }
   MarkSeen(r, e.event_id(), h, cid, false);
-  StoreEvent(e, source, position, content_key);  // the first valid sighting: for auditors and the dedupe set
+  StoreEvent(e, source, position, content_key, log_seq);  // the first valid sighting: for auditors and the dedupe set
   // Check 3: late, against the tenant's own watermark.
   const int64_t t = e.occurred_at_ms();
   if (r.max_seen && t < *r.max_seen - options_.allowed_lateness_ms) {
@@ -339,12 +340,30 @@ void Processor::Flush() {
   if (limit) meta_.set_flushed_through_ms(limit.value());
 }
 
-void Processor::Checkpoint(int64_t log_position) {
+void Processor::Deferred::WriteTo(RowSink& sink) {
+  size_t at = 0;
+  for (const Row& r : rows) {
+    const std::string_view key(arena.data() + at, r.key_len);
+    const std::string_view value(arena.data() + at + r.key_len, r.value_len);
+    sink.Put(r.table, key, value);
+    at += r.key_len + r.value_len;
+  }
+  rows.clear();
+  arena.clear();
+}
+
+void Processor::Checkpoint(int64_t log_position, bool full) {
   FISSION_ASSERT(log_position >= meta_.log_position(), "the log position went backwards");
-  // Before write-behind: only what this batch left unchanged leaves memory,
-  // so its row is in an earlier commit (RowSource::GetSettledRow).
+  // In memory only: what the next full checkpoint stores, and how far the
+  // caller has handed records over (it catches up on the log past it).
+  meta_.set_log_position(log_position);
+  if (!full) return;
+  // Before write-behind: only what the batches since the last full
+  // checkpoint left unchanged leaves memory, so its row is in an earlier
+  // commit (RowSource::GetSettledRow).
   Evict();
   encoder_.WriteBehind(state_, sink_);
+  deferred_.WriteTo(sink_);
   for (const std::string& k : unpersisted_deletes_) sink_.Delete(Table::kPending, k);
   unpersisted_deletes_.clear();
   for (auto& [name, r] : runs_) {
@@ -360,7 +379,6 @@ void Processor::Checkpoint(int64_t log_position) {
       p.persisted = true;
     }
   }
-  meta_.set_log_position(log_position);
   meta_.set_history_as_changes(true);
   for (auto& [name, r] : runs_) {  // in the sink now; read back from there once the commit after next begins
     std::swap(r->previous, r->recent);
@@ -378,6 +396,9 @@ void Processor::Checkpoint(int64_t log_position) {
 }
 
 std::vector<std::string> Processor::DropLane(const std::string& lane) {
+  // The rows held for the next checkpoint go first, so that the deletions
+  // below also remove those of the dropped tenants.
+  deferred_.WriteTo(sink_);
   std::vector<std::string> tenants;
   for (const auto& [tenant, l] : meta_.tenant_lanes()) {
     if (l == lane) tenants.push_back(tenant);
@@ -766,7 +787,7 @@ uint64_t Processor::RunBytes(const Run& r) {
 uint64_t Processor::EstimatedBytes() const {
   uint64_t n = 0;
   for (const auto& [name, r] : runs_) n += RunBytes(*r);
-  return n;
+  return n + deferred_.arena.size();
 }
 
 void Processor::EvictOrder(Run& r, Idx oi) {

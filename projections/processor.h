@@ -17,10 +17,11 @@
 // books.
 //
 // State is typed (state.h) and held in memory. Rows leave through a
-// RowSink: the rows written once as they happen (rejections, stored events
-// with their content keys, tier changes, one change record per applied event
-// or fired timer) and, at Checkpoint, each entity the batch changed, the
-// events still buffered, and the meta row.
+// RowSink: the rows keyed by sequence as they happen (tier changes, one change
+// record per applied event or fired timer) and, at a full Checkpoint, each
+// entity changed since the last one, the stored events (with their content
+// keys) and rejections of those batches, the events still buffered, and the
+// meta row.
 //
 // Pure like the Fold: no clock, no I/O. Not thread-safe.
 #pragma once
@@ -62,7 +63,7 @@ struct ProcessorOptions {
   // offered (they are rejected either way).
   std::optional<int64_t> until_ms = std::nullopt;
   // A budget for the typed state in memory, in bytes (0: none). At each
-  // checkpoint past it, finished entities leave memory, oldest first, until
+  // full checkpoint past it, finished entities leave memory, oldest first, until
   // the state is back under seven eighths of it: orders whose commission
   // lines are all settled or void, with those lines (and a closed group with
   // all its orders), and shares. An event that names one brings it back from
@@ -90,9 +91,11 @@ class Processor final : private EntityFaults {
   // `lane` names the input this record came from (a Kafka partition, ""
   // for files); the data dir remembers each tenant's lane for DropLane.
   // `content_key`: ContentKey of a decoded event when the caller computed it
-  // already (on the decoding thread); empty: computed here.
+  // already (on the decoding thread); empty: computed here. `log_seq`: the
+  // embedded log's sequence of the record, when it is in the log (the stored
+  // event then refers to it instead of holding a copy); 0 when not.
   Outcome Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
-                const std::string& lane, std::string_view content_key = {});
+                const std::string& lane, std::string_view content_key = {}, int64_t log_seq = 0);
   Outcome OfferJson(std::string_view source, int64_t position, std::string_view line) {
     return Offer(source, position, DecodeJson(line), "");
   }
@@ -108,11 +111,24 @@ class Processor final : private EntityFaults {
   // End of a finite input.
   void Flush();
 
-  // Writes what the batch changed: each dirtied entity once, the buffered
-  // events that are new since the last checkpoint (and deletes those applied
-  // since), and the meta row with `log_position`. After it, the sink holds
-  // everything a restart needs.
-  void Checkpoint(int64_t log_position);
+  // A full checkpoint writes what the batches since the last full one
+  // changed: each dirtied entity once, the stored events and rejections,
+  // the buffered events that are new (and deletes those applied since), and
+  // the meta row with `log_position`. After it, the sink holds everything a
+  // restart needs, and the memory budget is applied (Evict).
+  //
+  // A light one (`full` false) writes nothing itself: the rows written as
+  // they happen that are keyed by sequence and never read at start (changes,
+  // tier changes) have gone to the sink already, and the rest waits in memory
+  // for the next full checkpoint. A restart after light checkpoints loads the
+  // last full one and folds the log records after its position again, which
+  // writes the same changes under the same keys. Light checkpoints let a
+  // commit carry the log and history alone: entities changed in many batches
+  // are written once per full checkpoint instead of once per batch.
+  void Checkpoint(int64_t log_position, bool full = true);
+  // Bytes of rows waiting for the next full checkpoint (stored events and
+  // rejections; the entities are counted in the state).
+  size_t deferred_bytes() const { return deferred_.arena.size(); }
 
   // Records the last processed position of `lane` in the meta row.
   void SetLanePosition(const std::string& lane, int64_t position) {
@@ -223,7 +239,8 @@ class Processor final : private EntityFaults {
   void FireDue(Run& r, int64_t up_to_ms);
   void ApplyPending(Run& r, const std::string& key, Pending& p);
   void Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer);
-  void StoreEvent(const pb::Event& e, std::string_view source, int64_t position, std::string_view content_key);
+  void StoreEvent(const pb::Event& e, std::string_view source, int64_t position, std::string_view content_key,
+                  int64_t log_seq);
 
   const RuleBook& rules_;
   RowSink& sink_;
@@ -236,6 +253,22 @@ class Processor final : private EntityFaults {
   std::vector<std::string> unpersisted_deletes_;  // p keys applied since the last checkpoint
   RunStats stats_;
   std::string last_reason_, last_detail_;
+  // Rows that a restart loads (stored events, rejections), held from the
+  // sink until the next full checkpoint: written with the position they
+  // belong to, never ahead of it (Load would take their ids as seen).
+  struct Deferred {
+    struct Row {
+      Table table;
+      uint32_t key_len, value_len;
+    };
+    std::string arena;
+    std::vector<Row> rows;
+    void Put(Table t, std::string_view key, std::string_view value) {
+      rows.push_back({t, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())});
+      arena.append(key).append(value);
+    }
+    void WriteTo(RowSink& sink);
+  } deferred_;
   RowSource* rows_ = nullptr;  // what Load read; dedupe reads go here
   RowEncoder encoder_;
   std::string buf_, read_buf_;

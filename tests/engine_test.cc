@@ -337,6 +337,32 @@ TEST(Engine, AFission6DirIsRefusedForWritingUntouchedAndItsLogStillReads) {
   EXPECT_EQ(payloads, std::vector<std::string>{rec.payload()});
 }
 
+TEST(Engine, ADirWhoseCreationWasKilledBeforeItsFamiliesOpensAsNew) {
+  // RocksDB creates the database, then each column family: a kill between
+  // leaves a dir with the default family alone and no format row.
+  for (const std::vector<std::string>& made : {std::vector<std::string>{}, std::vector<std::string>{"audit"}}) {
+    TempDir dir;
+    {
+      rocksdb::Options o;
+      o.create_if_missing = true;
+      rocksdb::DB* raw = nullptr;
+      ASSERT_TRUE(rocksdb::DB::Open(o, dir.str(), &raw).ok());
+      for (const std::string& name : made) {
+        rocksdb::ColumnFamilyHandle* h = nullptr;
+        ASSERT_TRUE(raw->CreateColumnFamily({}, name, &h).ok());
+        raw->DestroyColumnFamilyHandle(h);
+      }
+      delete raw;
+    }
+    auto writer = StateDb::Open(dir.str(), DbOptions{});
+    ASSERT_TRUE(writer.ok()) << writer.error().message;
+    writer.value().reset();
+    std::vector<std::string> families;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), dir.str(), &families).ok());
+    EXPECT_EQ(families, (std::vector<std::string>{"default", "audit", "log"}));
+  }
+}
+
 TEST(Engine, RestartMidStreamThenRefeedingTheFileMatchesAnUninterruptedRun) {
   const Stream st = Synthetic(11, 300, 20);
   const std::string expected = PureExport(st);

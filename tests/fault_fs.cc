@@ -53,7 +53,7 @@ class FaultFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
   template <class F>
   IOStatus SyncWith(F&& sync) {
-    if (IOStatus s = fs_->BeforeSync(); !s.ok()) return s;
+    if (IOStatus s = fs_->BeforeSync(name_); !s.ok()) return s;
     IOStatus s = sync();
     if (s.ok()) fs_->Synced(name_);
     return s;
@@ -97,13 +97,15 @@ IOStatus FaultFs::BeforeAppend() {
   return IOStatus::OK();
 }
 
-IOStatus FaultFs::BeforeSync() {
+IOStatus FaultFs::BeforeSync(const std::string& name) {
   std::lock_guard lock(mu_);
+  const bool wal = name.ends_with(".log");
+  if (wal) wal_syncs_.fetch_add(1);
   if (tripped_ && mode_ == Mode::kPowerCut) {
     injected_.fetch_add(1);
     return IOStatus::IOError("FaultFs: power is off");
   }
-  if (mode_ == Mode::kFailSync && --countdown_ == 0) {
+  if ((mode_ == Mode::kFailSync || (mode_ == Mode::kFailWalSync && wal)) && --countdown_ == 0) {
     mode_ = Mode::kNone;
     injected_.fetch_add(1);
     return IOStatus::IOError("FaultFs: injected sync error");

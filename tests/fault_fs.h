@@ -7,6 +7,9 @@
 //
 //   FailWriteAt(n)   the n-th Append from now returns an IOError (once)
 //   FailSyncAt(n)    the n-th Sync from now returns an IOError (once)
+//   FailWalSyncAt(n) the same, counting the syncs of write-ahead logs only
+//                    (a commit's: RocksDB's own syncs of tables and of the
+//                    manifest come and go with its background work)
 //   DiskFullAfter(n) the n-th Append from now and every one after it return
 //                    NoSpace, until ClearFaults()
 //   CutPowerAt(n)    from the n-th Append on, every write and sync fails (the
@@ -44,6 +47,7 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
 
   void FailWriteAt(int64_t n) { Arm(Mode::kFailWrite, n); }
   void FailSyncAt(int64_t n) { Arm(Mode::kFailSync, n); }
+  void FailWalSyncAt(int64_t n) { Arm(Mode::kFailWalSync, n); }
   void DiskFullAfter(int64_t n) { Arm(Mode::kDiskFull, n); }
   void CutPowerAt(int64_t n) { Arm(Mode::kPowerCut, n); }
   void ClearFaults() { Arm(Mode::kNone, 0); }
@@ -55,6 +59,7 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   // Faults returned so far (a test asserts its fault was actually hit).
   int64_t faults_injected() const { return injected_.load(); }
   int64_t appends() const { return appends_.load(); }
+  int64_t wal_syncs() const { return wal_syncs_.load(); }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
@@ -73,7 +78,7 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
 
  private:
   friend class FaultFile;
-  enum class Mode { kNone, kFailWrite, kFailSync, kDiskFull, kPowerCut };
+  enum class Mode { kNone, kFailWrite, kFailSync, kFailWalSync, kDiskFull, kPowerCut };
   struct Tracked {
     uint64_t size = 0;
     uint64_t synced = 0;
@@ -82,7 +87,7 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   void Arm(Mode m, int64_t n);
   // The fault for the next Append (ok if none), counting it.
   rocksdb::IOStatus BeforeAppend();
-  rocksdb::IOStatus BeforeSync();
+  rocksdb::IOStatus BeforeSync(const std::string& name);
   void Appended(const std::string& name, uint64_t bytes);
   void Synced(const std::string& name);
   rocksdb::IOStatus Wrap(const std::string& f, rocksdb::IOStatus s, bool keep_size,
@@ -95,6 +100,7 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   std::map<std::string, Tracked> files_;
   std::atomic<int64_t> injected_{0};
   std::atomic<int64_t> appends_{0};
+  std::atomic<int64_t> wal_syncs_{0};
 };
 
 }  // namespace fission::test

@@ -33,6 +33,7 @@ class StoreFaults : public ::testing::Test {
   EngineOptions Options() const {
     EngineOptions opt;
     opt.batch_events = 100;
+    opt.checkpoint_every = 4;  // faults land in light commits and in full ones
     opt.db.sync_commits = true;
     opt.db.env = env_.get();
     return opt;
@@ -53,6 +54,7 @@ class StoreFaults : public ::testing::Test {
     auto err = e.value()->IngestJsonLines(in, "stream.jsonl", [&](const IngestProgress& p) { acknowledged = p.lines; });
     if (!err) err = e.value()->Finish();
     appends_until_finish_ = fs_->appends();  // closing the database (a memtable flush) appends more
+    syncs_until_finish_ = fs_->wal_syncs();
     return {err, acknowledged};
   }
 
@@ -81,10 +83,19 @@ class StoreFaults : public ::testing::Test {
     return appends_until_finish_ - before;
   }
 
+  // The same for syncs of the write-ahead log (one per full checkpoint).
+  int64_t WalSyncsOfACleanRun() {
+    TempDir dir;
+    const int64_t before = fs_->wal_syncs();
+    auto [err, acked] = IngestWithFault(dir.str(), [] {});
+    EXPECT_FALSE(err.has_value()) << err->message;
+    return syncs_until_finish_ - before;
+  }
+
   static inline Stream* stream_ = nullptr;
   static inline std::string* expected_ = nullptr;
   std::shared_ptr<FaultFs> fs_;
-  int64_t appends_until_finish_ = 0;
+  int64_t appends_until_finish_ = 0, syncs_until_finish_ = 0;
   std::unique_ptr<rocksdb::Env> env_;
 };
 
@@ -103,10 +114,12 @@ TEST_F(StoreFaults, AFailedWriteStopsTheIngestAndAResumeMatchesTheFold) {
 }
 
 TEST_F(StoreFaults, AFailedSyncStopsTheIngestAndAResumeMatchesTheFold) {
-  for (int64_t at : {1, 4, 11}) {
+  const int64_t total = WalSyncsOfACleanRun();
+  ASSERT_GT(total, 6);
+  for (int64_t at : {int64_t{1}, total / 3, total * 2 / 3}) {
     TempDir dir;
-    auto [err, acked] = IngestWithFault(dir.str(), [&] { fs_->FailSyncAt(at); });
-    ASSERT_TRUE(err.has_value()) << "a failed sync at sync " << at << " went unreported";
+    auto [err, acked] = IngestWithFault(dir.str(), [&] { fs_->FailWalSyncAt(at); });
+    ASSERT_TRUE(err.has_value()) << "a failed sync at sync " << at << " of " << total << " (of the write-ahead log) went unreported";
     EXPECT_NE(err->message.find("sync"), std::string::npos) << err->message;
     ResumeAndCheck(dir.str(), acked);
   }

@@ -175,6 +175,7 @@ TEST(Lanes, UndecodableBytesAreRejectedWithTheirPartitionAndOffset) {
   Scenario s;
   s.processor().OfferProto("topic/3", 42, "\xff\xff\xff garbage", "topic/3");
   EXPECT_EQ(s.processor().last_reason(), "invalid_event");
+  s.Checkpoint();  // rejections are stored with the position they belong to
   auto r = s.Rejections();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].source(), "topic/3");

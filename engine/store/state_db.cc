@@ -24,6 +24,12 @@
 // log families only grow at their ends: their flushed files never overlap,
 // and compaction moves them down without rewriting them.
 //
+// Commits between two checkpoints (Processor::Checkpoint's light ones) hold
+// the log records, history and tier changes alone, and are not synced: the
+// rows a restart loads and the stored position move only at a checkpoint, so
+// a restart after losing or keeping them folds the same log records again
+// and writes the same keys.
+//
 // Why the write order is safe: log records are appended first (unsynced); the
 // processor's changes and its stored log position then go in one WriteBatch.
 // A synced commit also makes every earlier WAL write durable, so a position
@@ -68,13 +74,13 @@ std::string FullKey(Table t, std::string_view key) {
   return k;
 }
 
-std::string LogKey(int64_t seq) {
+}  // namespace
+
+std::string LogRecordKey(int64_t seq) {
   std::string k(1, kLogTag);
   PutBe64(&k, seq);
   return k;
 }
-
-}  // namespace
 
 rocksdb::Options RocksOptions(const DbOptions& o) {
   rocksdb::Options opt;
@@ -162,13 +168,25 @@ OpenResult OpenColumns(const std::string& dir, const DbOptions& o, Mode mode,
     std::vector<std::string> names;
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(opt, dir, &names);
     auto has = [&](const char* name) { return std::find(names.begin(), names.end(), name) != names.end(); };
-    if (ls.ok() && !has(kAuditColumn)) {
+    // A dir whose creation was cut short (killed between creating the
+    // database and its column families) holds no format row yet: it is new.
+    auto created_unfinished = [&] {
+      rocksdb::DB* db = nullptr;
+      if (!rocksdb::DB::OpenForReadOnly(opt, dir, &db).ok()) return false;
+      std::string v;
+      const bool unfinished = db->Get(rocksdb::ReadOptions(), kVersionKey, &v).IsNotFound();
+      delete db;
+      return unfinished;
+    };
+    const bool unfinished =
+        mode == Mode::kWriter && ls.ok() && (!has(kAuditColumn) || !has(kLogColumn)) && created_unfinished();
+    if (ls.ok() && !has(kAuditColumn) && !unfinished) {
       return OpenResult::Error({fmt::format(
           "data dir '{}' was written by an older fission (format fission-2, one column family); "
           "this build reads {}: ingest its events again into a new data dir",
           dir, kFormat)});
     }
-    own_log = !ls.ok() || has(kLogColumn);
+    own_log = !ls.ok() || has(kLogColumn) || unfinished;
     if (!own_log && mode == Mode::kWriter) {  // refused before anything of it changes
       return OpenResult::Error({fmt::format(
           "data dir '{}' was written by an older fission (format fission-6 or older, its log beside "
@@ -380,7 +398,8 @@ bool StateDb::GetRow(Table t, std::string_view key, std::string* value) {
 bool StateDb::GetSettledRow(Table t, std::string_view key, std::string* value) {
   FISSION_ASSERT(!InAuditColumn(static_cast<char>(t)), "settled reads are for current-state tables");
   if (writer_thread_.joinable()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return commits_written_ >= settled_through_ || write_error_; });
     if (write_error_) throw std::runtime_error(write_error_->message);
   }
   return Read(t, key, value);
@@ -450,19 +469,25 @@ std::optional<DbError> StateDb::Write(Pending& p) {
       if (p.ops[i].column != kDefaultColumn) {
         emit(p.ops[i]);
       } else {
-        order_.push_back(static_cast<uint32_t>(i));
+        const Op& op = p.ops[i];
+        order_.push_back({std::string_view(p.arena.data() + op.key_off, op.key_len), static_cast<uint32_t>(i)});
       }
     }
-    std::stable_sort(order_.begin(), order_.end(),
-                     [&](uint32_t a, uint32_t b) { return key(p.ops[a]).compare(key(p.ops[b])) < 0; });
-    for (uint32_t i : order_) emit(p.ops[i]);
+    // By key, and a key written twice in the order written (the later wins).
+    // Sorting views with their indexes rather than indexes alone: 3.0 -> 1.7 s
+    // of the writer's time on 1M events.
+    std::sort(order_.begin(), order_.end(), [](const Keyed& a, const Keyed& b) {
+      const int c = a.key.compare(b.key);
+      return c < 0 || (c == 0 && a.index < b.index);
+    });
+    for (const Keyed& k : order_) emit(p.ops[k.index]);
     if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
     start = end + 1;
   }
   p.ops.clear();
   p.arena.clear();
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_commits;
+  wo.sync = options_.sync_commits && p.checkpoint;
   rocksdb::Status s = db_->Write(wo, &batch_);
   if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
   return std::nullopt;
@@ -471,46 +496,70 @@ std::optional<DbError> StateDb::Write(Pending& p) {
 void StateDb::WriterLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return busy_ || stop_; });
-    if (!busy_) return;  // stopping, nothing in flight
+    cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
+    if (queue_.empty()) return;  // stopping, nothing queued
+    Pending& p = *queue_.front();
+    // After a failed write nothing queued behind it is written: each commit
+    // assumes every earlier one is stored.
+    const bool failed = write_error_.has_value();
     lock.unlock();
-    std::optional<DbError> err = Write(*writing_);
-    const uint64_t bytes = batch_.Data().capacity() + writing_->arena.capacity() + writing_->ops.capacity() * sizeof(Op);
+    std::optional<DbError> err;
+    if (failed) {
+      p.ops.clear();
+      p.arena.clear();
+    } else {
+      err = Write(p);
+    }
+    const uint64_t batch_bytes = batch_.Data().capacity();
+    p.capacity = p.Capacity();
     lock.lock();
-    writer_bytes_ = bytes;
+    writer_bytes_ = batch_bytes;
     if (err && !write_error_) write_error_ = std::move(err);
-    if (!err) ++commits_written_;
-    busy_ = false;
+    if (!err && !failed && ++commits_written_ && p.checkpoint) checkpoint_written_ = commits_written_;
+    spare_.push_back(std::move(queue_.front()));
+    queue_.pop_front();
     cv_.notify_all();
   }
 }
 
 std::optional<DbError> StateDb::Drain() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !busy_; });
+  cv_.wait(lock, [&] { return queue_.empty(); });
   return write_error_;
 }
 
 int64_t StateDb::commits_written() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return commits_written_;
+  return checkpoint_written_;
 }
 
-std::optional<DbError> StateDb::Commit() {
+std::optional<DbError> StateDb::Commit(bool checkpoint) {
   if (fill_->ops.empty()) return Drain();
   found_.clear();
   unflushed_ = (1u << kAuditColumnIndex) | (1u << kLogColumnIndex);
+  ++commits_queued_;
+  fill_->checkpoint = checkpoint;
+  const int64_t settled = checkpoint ? last_checkpoint_ : settled_through_;
+  if (checkpoint) last_checkpoint_ = commits_queued_;
   if (!writer_thread_.joinable()) {
+    settled_through_ = settled;
     if (write_error_) return write_error_;
     write_error_ = Write(*fill_);
-    if (!write_error_) ++commits_written_;
+    if (!write_error_ && ++commits_written_ && checkpoint) checkpoint_written_ = commits_written_;
     return write_error_;
   }
+  fill_->capacity = fill_->Capacity();
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !busy_; });
+  cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || write_error_; });
   if (write_error_) return write_error_;  // nothing more goes after a failed write
-  std::swap(fill_, writing_);
-  busy_ = true;
+  settled_through_ = settled;
+  queue_.push_back(std::move(fill_));
+  if (!spare_.empty()) {
+    fill_ = std::move(spare_.back());
+    spare_.pop_back();
+  } else {
+    fill_ = std::make_unique<Pending>();
+  }
   cv_.notify_all();
   return std::nullopt;
 }
@@ -554,7 +603,7 @@ void StateDb::ReadLog(int64_t after, int64_t until,
   PrepareReads(kLogColumnIndex);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
   pb::LogRecord rec;
-  for (it->Seek(LogKey(after + 1)); it->Valid(); it->Next()) {
+  for (it->Seek(LogRecordKey(after + 1)); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
     if (k.size() != 9 || k[0] != kLogTag) break;
     const int64_t seq = GetBe64(std::string_view(k.data() + 1, 8));
@@ -571,7 +620,7 @@ class RocksLogCursor final : public StateDb::LogCursor {
  public:
   RocksLogCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log, int64_t after)
       : it_(db->NewIterator(ScanOptions(), log)) {
-    it_->Seek(LogKey(after + 1));
+    it_->Seek(LogRecordKey(after + 1));
   }
   // One pass in key order: its blocks are read once, so they stay out of the
   // block cache (where they would evict what the process reads again: a
@@ -615,8 +664,10 @@ uint64_t StateDb::DiskBytes() const {
 
 uint64_t StateDb::BufferBytes() const {
   std::lock_guard<std::mutex> lock(mu_);
-  const uint64_t writer = writer_thread_.joinable() ? writer_bytes_ : batch_.Data().capacity();
-  return writer + fill_->arena.capacity() + fill_->ops.capacity() * sizeof(Op) + key_.capacity() + scratch_.capacity();
+  uint64_t n = (writer_thread_.joinable() ? writer_bytes_ : batch_.Data().capacity()) + fill_->Capacity();
+  for (const auto& p : queue_) n += p->capacity;
+  for (const auto& p : spare_) n += p->capacity;
+  return n + key_.capacity() + scratch_.capacity();
 }
 
 }  // namespace fission

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -44,8 +45,11 @@ struct Options;
 namespace fission {
 
 struct DbOptions {
-  // fsync the WAL on every Commit. Off loses the last commits on power loss
-  // (never on a process crash); on costs one fsync per batch. Default on.
+  // fsync the WAL at every Commit that holds a checkpoint (and so every
+  // write before it). Off loses the last commits on power loss (never on a
+  // process crash); on costs one fsync per checkpoint. A commit between
+  // checkpoints is not synced on its own: a power cut loses it and the
+  // caller folds its input again from the checkpoint before. Default on.
   bool sync_commits = true;
   // Write each commit on a thread of its own (the writer), so the fold goes
   // on with the next batch while RocksDB inserts this one into its
@@ -93,6 +97,8 @@ rocksdb::Options RocksOptions(const DbOptions& options);
 // `writer` false (read-only and follower opens): a skip-list memtable,
 // which readers seek in.
 rocksdb::ColumnFamilyOptions AuditColumnOptions(const DbOptions& options, bool writer);
+// The key of the embedded log's record `seq`: 'l' be64(seq).
+std::string LogRecordKey(int64_t seq);
 inline constexpr char kAuditColumn[] = "audit";
 inline constexpr char kLogColumn[] = "log";
 // Whether rows whose full key starts with `tag` (a Table byte) live in the
@@ -123,6 +129,8 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // The column family that holds rows of `t` (InAuditColumn).
   rocksdb::ColumnFamilyHandle* column(Table t) const;
   rocksdb::ColumnFamilyHandle* audit_column() const { return audit_; }
+  // The log's family; its record `seq` is under LogRecordKey(seq).
+  rocksdb::ColumnFamilyHandle* log_column() const { return log_; }
   // Every column family of the data dir (default, audit, and log when it
   // has one of its own).
   const std::vector<rocksdb::ColumnFamilyHandle*>& columns() const { return handles_; }
@@ -143,20 +151,31 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // for it).
   void ScanRows(Table t, std::string_view prefix, const Fn& fn) override;
   bool GetRow(Table t, std::string_view key, std::string* value) override;
-  // Reads what earlier commits wrote while the writer thread writes the last.
+  // Reads what the commits up to the checkpoint before the last (Commit)
+  // wrote, waiting for them if need be, while the writer writes the rest.
   bool GetSettledRow(Table t, std::string_view key, std::string* value) override;
   using RowSource::ScanRows;
 
   // Writes the batch atomically, with the log records appended since the
-  // last commit. With DbOptions::write_thread the write is handed to the
-  // writer and Commit returns once the previous write is done: the error it
-  // returns is that write's. On error nothing of that write was stored and
-  // the caller must stop applying (its state is ahead of the database).
-  [[nodiscard]] std::optional<DbError> Commit();
+  // last commit. With DbOptions::write_thread the write is queued for the
+  // writer (at most kMaxQueued commits wait; Commit blocks while that many
+  // do), so the caller goes on while a large commit is written. The error
+  // Commit returns is that of an earlier write. On error nothing of that
+  // write or of any queued after it is stored, and the caller must stop
+  // applying (its state is ahead of the database).
+  //
+  // `checkpoint`: this commit holds a checkpoint of the caller's state: it
+  // is synced (DbOptions::sync_commits), and GetSettledRow sees every commit
+  // up to the checkpoint before the last one (a caller that marks every
+  // commit: all but the last).
+  [[nodiscard]] std::optional<DbError> Commit(bool checkpoint = true);
+  static constexpr size_t kMaxQueued = 3;
   // Waits for the write in flight; its error, if it failed.
   [[nodiscard]] std::optional<DbError> Drain();
-  // Commits that are durable in the database (the last one may still be in
-  // flight after Commit returns).
+  // Commits written to the database, up to and including the last one that
+  // holds a checkpoint (Commit): what a restart resumes from. Commits queued
+  // after Commit returned, and written commits after the last checkpoint,
+  // are not counted.
   int64_t commits_written() const;
   // Bytes waiting for the next commit.
   size_t uncommitted_bytes() const { return fill_->arena.size(); }
@@ -218,6 +237,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
   struct Pending {
     std::string arena;
     std::vector<Op> ops;
+    uint64_t capacity = 0;  // of both, as of the last hand-over (BufferBytes)
+    bool checkpoint = true;  // Commit's: synced when DbOptions::sync_commits
+    uint64_t Capacity() const { return arena.capacity() + ops.capacity() * sizeof(Op); }
   };
   void Add(Op::Kind kind, Table t, std::string_view key, std::string_view value);
   // Builds the WriteBatch of `p` (default-family keys sorted, so the skip
@@ -237,21 +259,30 @@ class StateDb final : public Store, public RowSink, public RowSource {
   int64_t log_head_ = 0;
   std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> found_;  // FindRow's
   std::string key_, scratch_;
-  // Filled by the caller; swapped with the writer's once it is idle. Both
-  // keep their capacity across commits (regrowing them every batch cost a
-  // fifth of ingest time in reallocation and page faults), as does the
-  // WriteBatch the writer builds.
+  // Filled by the caller, then queued for the writer, which hands it back
+  // to spare_ once written. Buffers keep their capacity across commits
+  // (regrowing them every batch cost a fifth of ingest time in reallocation
+  // and page faults), as does the WriteBatch the writer builds.
   std::unique_ptr<Pending> fill_ = std::make_unique<Pending>();
-  std::unique_ptr<Pending> writing_ = std::make_unique<Pending>();
+  std::deque<std::unique_ptr<Pending>> queue_;  // under mu_; the front is being written
+  std::vector<std::unique_ptr<Pending>> spare_;  // under mu_
+  int64_t commits_queued_ = 0;    // handed over (the caller's)
+  int64_t last_checkpoint_ = 0;   // the number of the last commit marked checkpoint
+  int64_t settled_through_ = 0;   // under mu_: the one before it
   rocksdb::WriteBatch batch_;
-  std::vector<uint32_t> order_;  // Write's scratch
+  struct Keyed {
+    std::string_view key;
+    uint32_t index;  // in Pending::ops
+  };
+  std::vector<Keyed> order_;  // Write's scratch
   // The writer thread and what it shares with the caller, under mu_.
   std::thread writer_thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool busy_ = false, stop_ = false;
+  bool stop_ = false;
   std::optional<DbError> write_error_;
-  int64_t commits_written_ = 0;
+  int64_t commits_written_ = 0;   // under mu_: every written commit
+  int64_t checkpoint_written_ = 0;  // under mu_: the number of the last written checkpoint
   uint64_t writer_bytes_ = 0;  // the writer's buffers' capacity after its last write
 };
 

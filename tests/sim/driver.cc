@@ -46,6 +46,7 @@ EngineRun RunEngine(const Plan& plan, const std::string& work_dir) {
   opt.processor.allowed_lateness_ms = plan.allowed_lateness_ms;
   opt.decode_thread = plan.decode_thread;
   opt.batch_events = plan.batch_events;
+  opt.checkpoint_every = plan.checkpoint_every;
   opt.db.sync_commits = plan.sync_commits;
   opt.db.write_thread = plan.write_thread;
   opt.processor.memory_budget_bytes = plan.memory_budget_bytes;

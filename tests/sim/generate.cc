@@ -393,6 +393,10 @@ Plan Generate(uint64_t seed, const GenOptions& options) {
     plan.write_thread = threads.Chance(0.5);
     plan.memory_budget_bytes = threads.Chance(0.5) ? 1 : 0;
   }
+  {
+    Rng checkpoints(seed ^ 0x5eed'0000'dec0'0004ULL);
+    plan.checkpoint_every = static_cast<size_t>(checkpoints.Pick(std::vector<int64_t>{1, 3, 16}));
+  }
   const Stream s = RandomStream(rng, options.events, t0, span, plan.counts);
 
   // Arrival order: most events on time, some delayed within the lateness

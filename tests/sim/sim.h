@@ -106,6 +106,7 @@ struct Plan {
   int64_t allowed_lateness_ms = 60'000;
   bool sync_commits = true;
   size_t batch_events = 64;
+  size_t checkpoint_every = 16;  // commits per full checkpoint (EngineOptions)
   // Decode on a second thread ahead of the fold (EngineOptions::decode_thread).
   bool decode_thread = true;
   // Write commits on the store's writer thread (DbOptions::write_thread).

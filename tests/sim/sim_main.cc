@@ -24,8 +24,8 @@ void Dump(const fission::sim::Plan& plan, const std::string& dir) {
   std::ofstream ref(dir + "/reference.jsonl");
   for (const auto& l : fission::sim::ReferenceExport(plan)) ref << l << "\n";
   std::ofstream p(dir + "/plan.txt");
-  p << fmt::format("seed {}\nallowed_lateness_ms {}\nsync_commits {}\nbatch_events {}\n", plan.seed,
-                   plan.allowed_lateness_ms, plan.sync_commits, plan.batch_events);
+  p << fmt::format("seed {}\nallowed_lateness_ms {}\nsync_commits {}\nbatch_events {}\ncheckpoint_every {}\n", plan.seed,
+                   plan.allowed_lateness_ms, plan.sync_commits, plan.batch_events, plan.checkpoint_every);
   p << fmt::format("decode_thread {}\nwrite_thread {}\nmemory_budget_bytes {}\n", plan.decode_thread, plan.write_thread,
                    plan.memory_budget_bytes);
   for (const auto& in : plan.inputs) {
