@@ -73,23 +73,18 @@ class StoreFaults : public ::testing::Test {
     EXPECT_TRUE(ExportDir(dir) == *expected_) << "the resumed export differs from the pure fold's";
   }
 
-  // How many appends a clean ingest of the whole stream makes before it is
+  // How many appends, and syncs of the write-ahead log (one per full
+  // checkpoint), a clean ingest of the whole stream makes before it is
   // acknowledged, to place faults inside it.
-  int64_t AppendsOfACleanRun() {
+  struct Counts {
+    int64_t appends = 0, wal_syncs = 0;
+  };
+  Counts CountsOfACleanRun() {
     TempDir dir;
-    const int64_t before = fs_->appends();
+    const Counts before{fs_->appends(), fs_->wal_syncs()};
     auto [err, acked] = IngestWithFault(dir.str(), [] {});
     EXPECT_FALSE(err.has_value()) << err->message;
-    return appends_until_finish_ - before;
-  }
-
-  // The same for syncs of the write-ahead log (one per full checkpoint).
-  int64_t WalSyncsOfACleanRun() {
-    TempDir dir;
-    const int64_t before = fs_->wal_syncs();
-    auto [err, acked] = IngestWithFault(dir.str(), [] {});
-    EXPECT_FALSE(err.has_value()) << err->message;
-    return syncs_until_finish_ - before;
+    return {appends_until_finish_ - before.appends, syncs_until_finish_ - before.wal_syncs};
   }
 
   static inline Stream* stream_ = nullptr;
@@ -100,7 +95,7 @@ class StoreFaults : public ::testing::Test {
 };
 
 TEST_F(StoreFaults, AFailedWriteStopsTheIngestAndAResumeMatchesTheFold) {
-  const int64_t total = AppendsOfACleanRun();
+  const int64_t total = CountsOfACleanRun().appends;
   ASSERT_GT(total, 40);
   for (int64_t at : {int64_t{3}, total / 3, total * 4 / 5}) {
     TempDir dir;
@@ -114,7 +109,7 @@ TEST_F(StoreFaults, AFailedWriteStopsTheIngestAndAResumeMatchesTheFold) {
 }
 
 TEST_F(StoreFaults, AFailedSyncStopsTheIngestAndAResumeMatchesTheFold) {
-  const int64_t total = WalSyncsOfACleanRun();
+  const int64_t total = CountsOfACleanRun().wal_syncs;
   ASSERT_GT(total, 6);
   for (int64_t at : {int64_t{1}, total / 3, total * 2 / 3}) {
     TempDir dir;
@@ -126,7 +121,7 @@ TEST_F(StoreFaults, AFailedSyncStopsTheIngestAndAResumeMatchesTheFold) {
 }
 
 TEST_F(StoreFaults, ADiskFullStopsTheIngestUntilSpaceIsFreed) {
-  const int64_t total = AppendsOfACleanRun();
+  const int64_t total = CountsOfACleanRun().appends;
   TempDir dir;
   auto [err, acked] = IngestWithFault(dir.str(), [&] { fs_->DiskFullAfter(total / 2); });
   ASSERT_TRUE(err.has_value());
@@ -135,7 +130,7 @@ TEST_F(StoreFaults, ADiskFullStopsTheIngestUntilSpaceIsFreed) {
 }
 
 TEST_F(StoreFaults, APowerCutLosesOnlyUnsyncedWritesAndARestartMatchesTheFold) {
-  const int64_t total = AppendsOfACleanRun();
+  const int64_t total = CountsOfACleanRun().appends;
   // Not near the end: the commits are written on the writer thread while
   // RocksDB flushes on its own, so the last appends of a run may be a flush
   // after the last commit, which a power cut would not interrupt.

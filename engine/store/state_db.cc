@@ -51,6 +51,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 namespace fission {
@@ -421,15 +422,53 @@ void StateDb::ScanRows(Table t, std::string_view key_prefix, const Fn& fn) {
 
 void StateDb::Add(Op::Kind kind, Table t, std::string_view key, std::string_view value) {
   Pending& p = *fill_;
-  Op op{kind, ColumnOf(static_cast<char>(t)), static_cast<uint32_t>(p.arena.size()),
-        static_cast<uint32_t>(key.size() + 1), 0, static_cast<uint32_t>(value.size())};
-  p.arena.push_back(static_cast<char>(t));
-  p.arena.append(key);
-  op.value_off = static_cast<uint32_t>(p.arena.size());
-  p.arena.append(value);
-  FISSION_ASSERT(p.arena.size() < (uint64_t{1} << 32), "a commit's rows passed 4 GiB");
-  p.ops.push_back(op);
+  FISSION_ASSERT(key.size() < (uint64_t{1} << 31) && value.size() < (uint64_t{1} << 31), "a row passed 2 GiB");
+  char* at = p.arena.Allocate(key.size() + 1 + value.size());
+  at[0] = static_cast<char>(t);
+  std::memcpy(at + 1, key.data(), key.size());
+  std::memcpy(at + 1 + key.size(), value.data(), value.size());
+  p.ops.push_back({kind, ColumnOf(static_cast<char>(t)), static_cast<uint32_t>(key.size() + 1),
+                   static_cast<uint32_t>(value.size()), at, at + 1 + key.size()});
 }
+
+char* StateDb::Arena::Allocate(size_t n) {
+  bytes += n;
+  if (block < blocks.size() && used + n <= sizes[block]) {
+    char* at = blocks[block].get() + used;
+    used += n;
+    return at;
+  }
+  // The next kept block if it is large enough, else a new one in its place.
+  if (block < blocks.size() && used > 0) ++block;
+  if (block < blocks.size() && sizes[block] < n) {
+    blocks.erase(blocks.begin() + static_cast<ptrdiff_t>(block), blocks.end());
+    sizes.resize(block);
+  }
+  if (block == blocks.size()) {
+    const size_t size = std::max(kBlock, n);
+    blocks.push_back(std::make_unique<char[]>(size));
+    sizes.push_back(size);
+  }
+  used = n;
+  return blocks[block].get();
+}
+
+void StateDb::Arena::Clear(uint64_t keep) {
+  uint64_t kept = 0;
+  size_t n = 0;
+  while (n < blocks.size() && kept + sizes[n] <= keep) kept += sizes[n++];
+  blocks.resize(n);
+  sizes.resize(n);
+  block = used = 0;
+  bytes = 0;
+}
+
+uint64_t StateDb::Arena::Capacity() const {
+  uint64_t n = 0;
+  for (size_t s : sizes) n += s;
+  return n;
+}
+
 
 void StateDb::Put(Table t, std::string_view key, std::string_view value) { Add(Op::kPut, t, key, value); }
 
@@ -450,8 +489,8 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   // stable sort keeps the later of two writes of one key later. The audit
   // family's memtable is a vector, sorted at flush: its rows go as they came.
   batch_.Clear();
-  auto key = [&](const Op& op) { return rocksdb::Slice(p.arena.data() + op.key_off, op.key_len); };
-  auto value = [&](const Op& op) { return rocksdb::Slice(p.arena.data() + op.value_off, op.value_len); };
+  auto key = [&](const Op& op) { return rocksdb::Slice(op.key, op.key_len); };
+  auto value = [&](const Op& op) { return rocksdb::Slice(op.value, op.value_len); };
   auto emit = [&](const Op& op) {
     rocksdb::ColumnFamilyHandle* cf = handles_[op.column];
     switch (op.kind) {
@@ -470,7 +509,7 @@ std::optional<DbError> StateDb::Write(Pending& p) {
         emit(p.ops[i]);
       } else {
         const Op& op = p.ops[i];
-        order_.push_back({std::string_view(p.arena.data() + op.key_off, op.key_len), static_cast<uint32_t>(i)});
+        order_.push_back({std::string_view(op.key, op.key_len), static_cast<uint32_t>(i)});
       }
     }
     // By key, and a key written twice in the order written (the later wins).
@@ -484,8 +523,7 @@ std::optional<DbError> StateDb::Write(Pending& p) {
     if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
     start = end + 1;
   }
-  p.ops.clear();
-  p.arena.clear();
+  p.Clear(kKeepBufferBytes);  // the batch holds copies
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_commits && p.checkpoint;
   rocksdb::Status s = db_->Write(wo, &batch_);
@@ -505,11 +543,11 @@ void StateDb::WriterLoop() {
     lock.unlock();
     std::optional<DbError> err;
     if (failed) {
-      p.ops.clear();
-      p.arena.clear();
+      p.Clear(kKeepBufferBytes);
     } else {
       err = Write(p);
     }
+    if (batch_.Data().capacity() > kKeepBufferBytes) batch_ = rocksdb::WriteBatch();
     const uint64_t batch_bytes = batch_.Data().capacity();
     p.capacity = p.Capacity();
     lock.lock();

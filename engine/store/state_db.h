@@ -169,7 +169,11 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // up to the checkpoint before the last one (a caller that marks every
   // commit: all but the last).
   [[nodiscard]] std::optional<DbError> Commit(bool checkpoint = true);
-  static constexpr size_t kMaxQueued = 3;
+  static constexpr size_t kMaxQueued = 2;
+  // A commit's buffers larger than this after it is written are freed
+  // rather than kept for the next (a full checkpoint's are many times a light
+  // one's; kept, each buffer would hold the largest for the whole run).
+  static constexpr uint64_t kKeepBufferBytes = 16u << 20;
   // Waits for the write in flight; its error, if it failed.
   [[nodiscard]] std::optional<DbError> Drain();
   // Commits written to the database, up to and including the last one that
@@ -178,7 +182,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // are not counted.
   int64_t commits_written() const;
   // Bytes waiting for the next commit.
-  size_t uncommitted_bytes() const { return fill_->arena.size(); }
+  size_t uncommitted_bytes() const { return fill_->arena.bytes; }
   // Makes every write so far durable (fsyncs the WAL): ends a run whose
   // commits were not synced one by one (DbOptions::sync_commits off).
   [[nodiscard]] std::optional<DbError> Sync();
@@ -228,18 +232,40 @@ class StateDb final : public Store, public RowSink, public RowSource {
   bool Read(Table t, std::string_view key, std::string* value);
 
   // A commit on its way: the operations in the order made, their keys and
-  // values in one arena (so filling it allocates rarely).
+  // values in an arena of fixed-size blocks (filling it allocates rarely and
+  // never moves what it holds: a full checkpoint's hundred megabytes grew
+  // a string by copying; the blocks past kKeepBufferBytes are freed once it
+  // is written).
   struct Op {
     enum Kind : uint8_t { kPut, kDelete, kDeleteRange } kind;
     Column column;
-    uint32_t key_off, key_len, value_off, value_len;  // for kDeleteRange, value is the end key
+    uint32_t key_len, value_len;
+    const char* key;    // in the arena
+    const char* value;  // for kDeleteRange, the end key
+  };
+  struct Arena {
+    static constexpr size_t kBlock = 4u << 20;
+    std::vector<std::unique_ptr<char[]>> blocks;
+    std::vector<size_t> sizes;  // of each block
+    size_t block = 0, used = 0;  // the block being filled, and its bytes used
+    uint64_t bytes = 0;          // appended since Clear
+    // Room for n bytes, contiguous.
+    char* Allocate(size_t n);
+    // Empties it, keeping blocks up to `keep` bytes.
+    void Clear(uint64_t keep);
+    uint64_t Capacity() const;
   };
   struct Pending {
-    std::string arena;
+    Arena arena;
     std::vector<Op> ops;
     uint64_t capacity = 0;  // of both, as of the last hand-over (BufferBytes)
     bool checkpoint = true;  // Commit's: synced when DbOptions::sync_commits
-    uint64_t Capacity() const { return arena.capacity() + ops.capacity() * sizeof(Op); }
+    uint64_t Capacity() const { return arena.Capacity() + ops.capacity() * sizeof(Op); }
+    void Clear(uint64_t keep) {
+      arena.Clear(keep);
+      ops.clear();
+      if (ops.capacity() * sizeof(Op) > keep) std::vector<Op>().swap(ops);
+    }
   };
   void Add(Op::Kind kind, Table t, std::string_view key, std::string_view value);
   // Builds the WriteBatch of `p` (default-family keys sorted, so the skip
