@@ -598,7 +598,7 @@ int main(int argc, char** argv) {
   replay->add_option("--from", rp.from, "SOURCE: a data dir (its event log), an archive file, or kafka:TOPIC (with --brokers)")->required();
   replay->add_option("--rules", rp.rules, "Rules file: the live one for an exact rebuild, a proposed one for a what-if")->required()->check(CLI::ExistingFile);
   replay->add_option("--out", rp.out, "New data dir (must not exist or be empty)")->required();
-  replay->add_option("--until", rp.until, "Stop at this event time (RFC 3339): later events are passed over; timers fire up to the last event applied");
+  replay->add_option("--until", rp.until, "Stop at this event time (RFC 3339): later events are passed over and every timer due by then fires, so the result is the as-of view at that instant");
   replay->add_option("--allowed-lateness-ms", rp.allowed_lateness_ms, "As for ingest; keep the live value for an exact rebuild")->capture_default_str();
   replay->add_flag("--no-history", rp.no_history, kNoHistoryHelp);
   replay->add_flag("--no-decode-thread", rp.no_decode_thread, kNoDecodeThreadHelp);
