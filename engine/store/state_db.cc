@@ -425,8 +425,8 @@ void StateDb::Add(Op::Kind kind, Table t, std::string_view key, std::string_view
   FISSION_ASSERT(key.size() < (uint64_t{1} << 31) && value.size() < (uint64_t{1} << 31), "a row passed 2 GiB");
   char* at = p.arena.Allocate(key.size() + 1 + value.size());
   at[0] = static_cast<char>(t);
-  std::memcpy(at + 1, key.data(), key.size());
-  std::memcpy(at + 1 + key.size(), value.data(), value.size());
+  if (!key.empty()) std::memcpy(at + 1, key.data(), key.size());  // a view of nothing may hold no pointer
+  if (!value.empty()) std::memcpy(at + 1 + key.size(), value.data(), value.size());
   p.ops.push_back({kind, ColumnOf(static_cast<char>(t)), static_cast<uint32_t>(key.size() + 1),
                    static_cast<uint32_t>(value.size()), at, at + 1 + key.size()});
 }
