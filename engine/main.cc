@@ -505,7 +505,7 @@ int main(int argc, char** argv) {
                      "Larger is faster; smaller means less to fold again after a crash and fresher rows for readers "
                      "of a data dir being written. 1: every commit")
       ->capture_default_str()->check(CLI::Range(1, 1'000'000));
-  ingest->add_flag("--no-sync", ia.no_sync, "Do not fsync each commit, only once at the end of the input (faster; a power cut mid-run may lose the last batches)");
+  ingest->add_flag("--no-sync", ia.no_sync, "Do not fsync each full checkpoint, only once at the end of the input (faster; a power cut mid-run may lose the last batches)");
   ingest->add_flag("--quiet", ia.quiet, "No progress and no summary");
   ingest->add_flag("--no-history", ia.no_history, kNoHistoryHelp);
   ingest->add_flag("--no-decode-thread", ia.no_decode_thread, kNoDecodeThreadHelp);

@@ -399,8 +399,7 @@ bool StateDb::GetRow(Table t, std::string_view key, std::string* value) {
 bool StateDb::GetSettledRow(Table t, std::string_view key, std::string* value) {
   FISSION_ASSERT(!InAuditColumn(static_cast<char>(t)), "settled reads are for current-state tables");
   if (writer_thread_.joinable()) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return commits_written_ >= settled_through_ || write_error_; });
+    std::lock_guard<std::mutex> lock(mu_);
     if (write_error_) throw std::runtime_error(write_error_->message);
   }
   return Read(t, key, value);
@@ -534,35 +533,24 @@ std::optional<DbError> StateDb::Write(Pending& p) {
 void StateDb::WriterLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
-    if (queue_.empty()) return;  // stopping, nothing queued
-    Pending& p = *queue_.front();
-    // After a failed write nothing queued behind it is written: each commit
-    // assumes every earlier one is stored.
-    const bool failed = write_error_.has_value();
+    cv_.wait(lock, [&] { return busy_ || stop_; });
+    if (!busy_) return;  // stopping, nothing in flight
     lock.unlock();
-    std::optional<DbError> err;
-    if (failed) {
-      p.Clear(kKeepBufferBytes);
-    } else {
-      err = Write(p);
-    }
+    std::optional<DbError> err = Write(*writing_);
     if (batch_.Data().capacity() > kKeepBufferBytes) batch_ = rocksdb::WriteBatch();
-    const uint64_t batch_bytes = batch_.Data().capacity();
-    p.capacity = p.Capacity();
+    const uint64_t bytes = batch_.Data().capacity() + writing_->Capacity();
     lock.lock();
-    writer_bytes_ = batch_bytes;
+    writer_bytes_ = bytes;
     if (err && !write_error_) write_error_ = std::move(err);
-    if (!err && !failed && ++commits_written_ && p.checkpoint) checkpoint_written_ = commits_written_;
-    spare_.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+    if (!err && ++commits_written_ && writing_->checkpoint) checkpoint_written_ = commits_written_;
+    busy_ = false;
     cv_.notify_all();
   }
 }
 
 std::optional<DbError> StateDb::Drain() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return queue_.empty(); });
+  cv_.wait(lock, [&] { return !busy_; });
   return write_error_;
 }
 
@@ -575,29 +563,18 @@ std::optional<DbError> StateDb::Commit(bool checkpoint) {
   if (fill_->ops.empty()) return Drain();
   found_.clear();
   unflushed_ = (1u << kAuditColumnIndex) | (1u << kLogColumnIndex);
-  ++commits_queued_;
   fill_->checkpoint = checkpoint;
-  const int64_t settled = checkpoint ? last_checkpoint_ : settled_through_;
-  if (checkpoint) last_checkpoint_ = commits_queued_;
   if (!writer_thread_.joinable()) {
-    settled_through_ = settled;
     if (write_error_) return write_error_;
     write_error_ = Write(*fill_);
     if (!write_error_ && ++commits_written_ && checkpoint) checkpoint_written_ = commits_written_;
     return write_error_;
   }
-  fill_->capacity = fill_->Capacity();
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return queue_.size() < kMaxQueued || write_error_; });
+  cv_.wait(lock, [&] { return !busy_; });
   if (write_error_) return write_error_;  // nothing more goes after a failed write
-  settled_through_ = settled;
-  queue_.push_back(std::move(fill_));
-  if (!spare_.empty()) {
-    fill_ = std::move(spare_.back());
-    spare_.pop_back();
-  } else {
-    fill_ = std::make_unique<Pending>();
-  }
+  std::swap(fill_, writing_);
+  busy_ = true;
   cv_.notify_all();
   return std::nullopt;
 }
@@ -702,10 +679,8 @@ uint64_t StateDb::DiskBytes() const {
 
 uint64_t StateDb::BufferBytes() const {
   std::lock_guard<std::mutex> lock(mu_);
-  uint64_t n = (writer_thread_.joinable() ? writer_bytes_ : batch_.Data().capacity()) + fill_->Capacity();
-  for (const auto& p : queue_) n += p->capacity;
-  for (const auto& p : spare_) n += p->capacity;
-  return n + key_.capacity() + scratch_.capacity();
+  const uint64_t writer = writer_thread_.joinable() ? writer_bytes_ : batch_.Data().capacity();
+  return writer + fill_->Capacity() + key_.capacity() + scratch_.capacity();
 }
 
 }  // namespace fission

@@ -21,7 +21,6 @@
 #include <optional>
 #include <string>
 #include <condition_variable>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -151,28 +150,23 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // for it).
   void ScanRows(Table t, std::string_view prefix, const Fn& fn) override;
   bool GetRow(Table t, std::string_view key, std::string* value) override;
-  // Reads what the commits up to the checkpoint before the last (Commit)
-  // wrote, waiting for them if need be, while the writer writes the rest.
+  // Reads what earlier commits wrote while the writer thread writes the
+  // last: every commit up to the checkpoint before the last one (Commit) is
+  // written by then.
   bool GetSettledRow(Table t, std::string_view key, std::string* value) override;
   using RowSource::ScanRows;
 
   // Writes the batch atomically, with the log records appended since the
-  // last commit. With DbOptions::write_thread the write is queued for the
-  // writer (at most kMaxQueued commits wait; Commit blocks while that many
-  // do), so the caller goes on while a large commit is written. The error
-  // Commit returns is that of an earlier write. On error nothing of that
-  // write or of any queued after it is stored, and the caller must stop
+  // last commit. With DbOptions::write_thread the write is handed to the
+  // writer and Commit returns once the previous write is done: the error it
+  // returns is that write's. (A deeper queue, tried at two and three, bought
+  // no time on two cores and held 45-130 MB more of buffers on 1M events.)
+  // On error nothing of that write was stored and the caller must stop
   // applying (its state is ahead of the database).
   //
   // `checkpoint`: this commit holds a checkpoint of the caller's state: it
-  // is synced (DbOptions::sync_commits), and GetSettledRow sees every commit
-  // up to the checkpoint before the last one (a caller that marks every
-  // commit: all but the last).
+  // is synced (DbOptions::sync_commits) and counted by commits_written().
   [[nodiscard]] std::optional<DbError> Commit(bool checkpoint = true);
-  // Commits waiting or being written at most: 1, so Commit returns once the
-  // one before is written (2 and 3 bought no time on two cores and held
-  // 45-130 MB more of buffers on a 1M-event ingest).
-  static constexpr size_t kMaxQueued = 1;
   // A commit's buffers larger than this after it is written are freed
   // rather than kept for the next (a full checkpoint's are many times a light
   // one's; kept, each buffer would hold the largest for the whole run).
@@ -261,7 +255,6 @@ class StateDb final : public Store, public RowSink, public RowSource {
   struct Pending {
     Arena arena;
     std::vector<Op> ops;
-    uint64_t capacity = 0;  // of both, as of the last hand-over (BufferBytes)
     bool checkpoint = true;  // Commit's: synced when DbOptions::sync_commits
     uint64_t Capacity() const { return arena.Capacity() + ops.capacity() * sizeof(Op); }
     void Clear(uint64_t keep) {
@@ -288,16 +281,12 @@ class StateDb final : public Store, public RowSink, public RowSource {
   int64_t log_head_ = 0;
   std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> found_;  // FindRow's
   std::string key_, scratch_;
-  // Filled by the caller, then queued for the writer, which hands it back
-  // to spare_ once written. Buffers keep their capacity across commits
-  // (regrowing them every batch cost a fifth of ingest time in reallocation
-  // and page faults), as does the WriteBatch the writer builds.
+  // Filled by the caller; swapped with the writer's once it is idle. Both
+  // keep their capacity across commits up to kKeepBufferBytes (regrowing
+  // them every batch cost a fifth of ingest time in reallocation and page
+  // faults), as does the WriteBatch the writer builds.
   std::unique_ptr<Pending> fill_ = std::make_unique<Pending>();
-  std::deque<std::unique_ptr<Pending>> queue_;  // under mu_; the front is being written
-  std::vector<std::unique_ptr<Pending>> spare_;  // under mu_
-  int64_t commits_queued_ = 0;    // handed over (the caller's)
-  int64_t last_checkpoint_ = 0;   // the number of the last commit marked checkpoint
-  int64_t settled_through_ = 0;   // under mu_: the one before it
+  std::unique_ptr<Pending> writing_ = std::make_unique<Pending>();
   rocksdb::WriteBatch batch_;
   struct Keyed {
     std::string_view key;
@@ -308,7 +297,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   std::thread writer_thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;
+  bool busy_ = false, stop_ = false;
   std::optional<DbError> write_error_;
   int64_t commits_written_ = 0;   // under mu_: every written commit
   int64_t checkpoint_written_ = 0;  // under mu_: the number of the last written checkpoint
