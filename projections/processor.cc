@@ -33,7 +33,7 @@ RefundAfterSettlement PolicyOf(pb::RefundPolicy p) {
 }  // namespace
 
 Processor::Processor(const RuleBook& rules, RowSink& sink, ProcessorOptions options)
-    : rules_(rules), sink_(sink), options_(options), state_(rules), fold_(rules, state_, sink) {
+    : rules_(rules), sink_(sink), options_(options), state_(rules), fold_(rules, state_, deferred_) {
   if (!options_.history) meta_.set_history_incomplete(true);
 }
 
@@ -345,7 +345,11 @@ void Processor::Deferred::WriteTo(RowSink& sink) {
   for (const Row& r : rows) {
     const std::string_view key(arena.data() + at, r.key_len);
     const std::string_view value(arena.data() + at + r.key_len, r.value_len);
-    sink.Put(r.table, key, value);
+    switch (r.op) {
+      case Op::kPut: sink.Put(r.table, key, value); break;
+      case Op::kDelete: sink.Delete(r.table, key); break;
+      case Op::kDeletePrefix: sink.DeletePrefix(r.table, key); break;
+    }
     at += r.key_len + r.value_len;
   }
   rows.clear();

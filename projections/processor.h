@@ -17,9 +17,9 @@
 // books.
 //
 // State is typed (state.h) and held in memory. Rows leave through a
-// RowSink: the rows keyed by sequence as they happen (tier changes, one change
-// record per applied event or fired timer) and, at a full Checkpoint, each
-// entity changed since the last one, the stored events (with their content
+// RowSink: the change records (one per applied event or fired timer, keyed
+// by sequence) as they happen and, at a full Checkpoint, each entity changed
+// since the last one, the tier changes, stored events (with their content
 // keys) and rejections of those batches, the events still buffered, and the
 // meta row.
 //
@@ -118,8 +118,8 @@ class Processor final : private EntityFaults {
   // restart needs, and the memory budget is applied (Evict).
   //
   // A light one (`full` false) writes nothing itself: the rows written as
-  // they happen that are keyed by sequence and never read at start (changes,
-  // tier changes) have gone to the sink already, and the rest waits in memory
+  // they happen that are keyed by sequence and never read at start (the
+  // change records) have gone to the sink already, and the rest waits in memory
   // for the next full checkpoint. A restart after light checkpoints loads the
   // last full one and folds the log records after its position again, which
   // writes the same changes under the same keys. Light checkpoints let a
@@ -242,6 +242,31 @@ class Processor final : private EntityFaults {
   void StoreEvent(const pb::Event& e, std::string_view source, int64_t position, std::string_view content_key,
                   int64_t log_seq);
 
+  // Rows that a restart loads (stored events, rejections, tier changes),
+  // held from the sink until the next full checkpoint: written with the
+  // position they belong to, never ahead of it (Load would take their ids as
+  // seen; a member's tier changes past its stored tier_changes would be read
+  // as its history). The fold writes its tier changes here.
+  struct Deferred final : RowSink {
+    enum class Op : uint8_t { kPut, kDelete, kDeletePrefix };
+    struct Row {
+      Table table;
+      Op op;
+      uint32_t key_len, value_len;
+    };
+    std::string arena;
+    std::vector<Row> rows;
+    void Put(Table t, std::string_view key, std::string_view value) override { Add(t, Op::kPut, key, value); }
+    void Delete(Table t, std::string_view key) override { Add(t, Op::kDelete, key, {}); }
+    void DeletePrefix(Table t, std::string_view prefix) override { Add(t, Op::kDeletePrefix, prefix, {}); }
+    void Add(Table t, Op op, std::string_view key, std::string_view value) {
+      rows.push_back({t, op, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())});
+      arena.append(key).append(value);
+    }
+    // Hands every held row to `sink`, in the order they came, and forgets them.
+    void WriteTo(RowSink& sink);
+  } deferred_;
+
   const RuleBook& rules_;
   RowSink& sink_;
   ProcessorOptions options_;
@@ -253,22 +278,6 @@ class Processor final : private EntityFaults {
   std::vector<std::string> unpersisted_deletes_;  // p keys applied since the last checkpoint
   RunStats stats_;
   std::string last_reason_, last_detail_;
-  // Rows that a restart loads (stored events, rejections), held from the
-  // sink until the next full checkpoint: written with the position they
-  // belong to, never ahead of it (Load would take their ids as seen).
-  struct Deferred {
-    struct Row {
-      Table table;
-      uint32_t key_len, value_len;
-    };
-    std::string arena;
-    std::vector<Row> rows;
-    void Put(Table t, std::string_view key, std::string_view value) {
-      rows.push_back({t, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())});
-      arena.append(key).append(value);
-    }
-    void WriteTo(RowSink& sink);
-  } deferred_;
   RowSource* rows_ = nullptr;  // what Load read; dedupe reads go here
   RowEncoder encoder_;
   std::string buf_, read_buf_;
