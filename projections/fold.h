@@ -58,13 +58,6 @@ class TimerHeap {
   std::vector<Timer> heap_;
 };
 
-// The event being applied, as the fold records it in provenance.
-struct Cause {
-  std::string_view event_id;
-  uint32_t source = 0;  // State::InternSource
-  int64_t position = 0;
-};
-
 class Fold {
  public:
   Fold(const RuleBook& rules, State& state, RowSink& sink) : rules_(rules), state_(state), sink_(sink) {}

@@ -263,13 +263,13 @@ Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::E
   // Check 4: buffer for the canonical place.
   Pending& p = r.pending[PendingKey(t, e.event_id(), e.tenant())];
   p.event = std::move(decoded).value();
-  p.source.assign(source);
+  p.source = state_.InternSource(source);
   p.position = position;
   Drain(r, false);
   return Outcome::kAccepted;
 }
 
-void Processor::Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer) {
+void Processor::Record(Run& r, int64_t at_ms, const Cause* cause, std::string_view timer) {
   if (options_.history) {
     meta_.set_changes(meta_.changes() + 1);
     encoder_.RecordChange(state_, *r.t, meta_.changes(), at_ms, cause, timer, sink_);
@@ -294,24 +294,20 @@ void Processor::FireDue(Run& r, int64_t up_to_ms) {
 void Processor::ApplyPending(Run& r, const std::string& key, Pending& p) {
   const pb::Event& e = p.event;
   FireDue(r, e.occurred_at_ms());  // timers due at or before this instant come first
-  const Cause cause{e.event_id(), state_.InternSource(p.source), p.position};
+  const Cause cause{e.event_id(), p.source, p.position};
   if (auto rej = fold_.Apply(*r.t, r.timers, e, cause)) {
     r.t->ClearTouched();
-    Reject(e.tenant(), &e.event_id(), rej->reason, rej->detail, p.source, p.position, TypeName(e.type()));
+    Reject(e.tenant(), &e.event_id(), rej->reason, rej->detail, state_.Source(p.source), p.position,
+           TypeName(e.type()));
   } else {
-    if (options_.history) {
-      pb::Provenance from;
-      from.set_event_id(e.event_id());
-      from.set_source(p.source);
-      from.set_position(p.position);
-      Record(r, e.occurred_at_ms(), &from, "");
-    } else {
-      r.t->ClearTouched();
-    }
+    Record(r, e.occurred_at_ms(), &cause, "");
+    const auto type = static_cast<size_t>(e.type());
     ++stats_.applied;
-    ++stats_.applied_by_type[static_cast<size_t>(e.type())];
+    ++stats_.applied_by_type[type];
     meta_.set_applied(meta_.applied() + 1);
-    ++(*meta_.mutable_applied_by_type())[std::string(TypeName(e.type()))];
+    FISSION_ASSERT(type < applied_counters_.size(), "an event type past the counters");
+    if (!applied_counters_[type]) applied_counters_[type] = &(*meta_.mutable_applied_by_type())[std::string(TypeName(e.type()))];
+    ++*applied_counters_[type];
   }
   if (p.persisted) unpersisted_deletes_.push_back(key);
 }
@@ -375,7 +371,7 @@ void Processor::Checkpoint(int64_t log_position, bool full) {
       if (p.persisted) continue;
       pb::Pending row;
       p.event.SerializeToString(row.mutable_event());
-      row.set_source(p.source);
+      row.set_source(state_.Source(p.source));
       row.set_position(p.position);
       buf_.clear();
       row.SerializeToString(&buf_);
@@ -571,7 +567,7 @@ void Processor::Load(RowSource& rows) {
     const auto row = Parse<pb::Pending>(Table::kPending, k, v);
     Pending p;
     if (!p.event.ParseFromString(row.event())) throw std::runtime_error("corrupt buffered event");
-    p.source = row.source();
+    p.source = state_.InternSource(row.source());
     p.position = row.position();
     p.persisted = true;
     RunOf(p.event.tenant()).pending.emplace(std::string(k), std::move(p));

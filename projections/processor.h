@@ -159,7 +159,7 @@ class Processor final : private EntityFaults {
  private:
   struct Pending {
     pb::Event event;
-    std::string source;
+    uint32_t source = 0;  // State::InternSource
     int64_t position = 0;
     bool persisted = false;  // a p row holds it
   };
@@ -238,7 +238,7 @@ class Processor final : private EntityFaults {
   void Drain(Run& r, bool flush);
   void FireDue(Run& r, int64_t up_to_ms);
   void ApplyPending(Run& r, const std::string& key, Pending& p);
-  void Record(Run& r, int64_t at_ms, const pb::Provenance* cause, std::string_view timer);
+  void Record(Run& r, int64_t at_ms, const Cause* cause, std::string_view timer);
   void StoreEvent(const pb::Event& e, std::string_view source, int64_t position, std::string_view content_key,
                   int64_t log_seq);
 
@@ -280,6 +280,9 @@ class Processor final : private EntityFaults {
   std::string last_reason_, last_detail_;
   RowSource* rows_ = nullptr;  // what Load read; dedupe reads go here
   RowEncoder encoder_;
+  // meta_.applied_by_type's counters, by event type (found on first use:
+  // a protobuf map's values stay where they are).
+  std::array<int64_t*, 6> applied_counters_{};
   std::string buf_, read_buf_;
 };
 

@@ -190,7 +190,7 @@ void RowEncoder::WriteBehind(State& s, RowSink& sink) {
   for (const auto& [name, t] : s.tenants()) WriteBehind(s, *t, sink);
 }
 
-void RowEncoder::RecordChange(const State& s, Tenant& t, uint64_t seq, int64_t at_ms, const pb::Provenance* cause,
+void RowEncoder::RecordChange(const State& s, Tenant& t, uint64_t seq, int64_t at_ms, const Cause* cause,
                               std::string_view timer, RowSink& sink) {
   FISSION_ASSERT(t.touched.size() < (size_t{1} << kVersionIndexBits), "one change touched too many rows");
   using C = pb::Change;
@@ -200,9 +200,9 @@ void RowEncoder::RecordChange(const State& s, Tenant& t, uint64_t seq, int64_t a
   w.Int(C::kAtMsFieldNumber, at_ms);
   if (cause) {
     w.Sub(C::kCauseFieldNumber, false, [&] {
-      w.Bytes(pb::Provenance::kEventIdFieldNumber, cause->event_id());
-      w.Bytes(pb::Provenance::kSourceFieldNumber, cause->source());
-      w.Int(pb::Provenance::kPositionFieldNumber, cause->position());
+      w.Bytes(pb::Provenance::kEventIdFieldNumber, cause->event_id);
+      w.Bytes(pb::Provenance::kSourceFieldNumber, s.Source(cause->source));
+      w.Int(pb::Provenance::kPositionFieldNumber, cause->position);
     });
   }
   w.Bytes(C::kTimerFieldNumber, timer);

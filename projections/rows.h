@@ -49,7 +49,7 @@ class RowEncoder {
   // previous version, which it then replaces as the entity's latest; clears
   // the touched marks. `cause` is the event (nullptr for a timer, named by
   // `timer`).
-  void RecordChange(const State& s, Tenant& t, uint64_t seq, int64_t at_ms, const pb::Provenance* cause,
+  void RecordChange(const State& s, Tenant& t, uint64_t seq, int64_t at_ms, const Cause* cause,
                     std::string_view timer, RowSink& sink);
 
  private:

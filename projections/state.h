@@ -72,6 +72,14 @@ struct Provenance {
   int64_t position = 0;
 };
 
+// The event being applied, as the fold records it in provenance (a view of
+// the event's id: valid while the event is).
+struct Cause {
+  std::string_view event_id;
+  uint32_t source = 0;  // State::InternSource
+  int64_t position = 0;
+};
+
 struct Distributor {
   int64_t held_fen = 0, pending_fen = 0, settled_fen = 0, reversed_fen = 0, voided_fen = 0,
           clawed_back_fen = 0, waived_fen = 0;

@@ -50,6 +50,43 @@ TEST(Engine, MatchesThePureFoldWhateverTheBatchSizeDecodedOnEitherThread) {
   }
 }
 
+TEST(Engine, CheckpointsIngestedAsTableFilesEqualThoseWrittenThroughTheMemtable) {
+  const Stream st = Synthetic(11, 300, 20);
+  const std::string expected = PureExport(st);
+  RuleBook rules = MustParseRules(st.rules);
+  for (size_t min_rows : {size_t{0}, size_t{1}, size_t{200}}) {
+    TempDir dir;
+    EngineOptions opt;
+    opt.batch_events = 50;
+    opt.checkpoint_every = 3;
+    opt.db.sync_commits = false;
+    opt.db.ingest_min_rows = min_rows;
+    int64_t ingested = 0;
+    {
+      auto e = Engine::Open(dir.str(), rules, opt);
+      ASSERT_TRUE(e.ok()) << e.error().message;
+      std::istringstream in(st.events);
+      ASSERT_FALSE(e.value()->IngestJsonLines(in, "stream.jsonl").has_value());
+      ASSERT_FALSE(e.value()->Finish().has_value());
+      ingested = e.value()->db().ingested_checkpoints();
+    }
+    if (min_rows == 0) {
+      EXPECT_EQ(ingested, 0);
+    } else {
+      EXPECT_GT(ingested, 0) << "min_rows " << min_rows;
+    }
+    // No table file is left behind by a checkpoint.
+    for (const auto& f : fs::directory_iterator(dir.str())) {
+      EXPECT_FALSE(f.path().filename().string().starts_with("fission-ingest-")) << f.path();
+    }
+    EXPECT_EQ(ExportDir(dir.str()), expected) << "min_rows " << min_rows;
+    // A writer reopening it goes on from where it stopped.
+    auto again = Engine::Open(dir.str(), rules, opt);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(again.value()->processor().meta().log_position(), again.value()->db().log_head());
+  }
+}
+
 // What came back decoded, comparable: the event's bytes, or the rejection.
 std::string Describe(const Result<pb::Event, DecodeError>& d) {
   if (d.ok()) return "event " + d.value().SerializeAsString();

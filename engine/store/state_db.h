@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -71,6 +72,13 @@ struct DbOptions {
   // (`fission run --listen`) turns it off. Followers and read-only opens
   // always use a skip list. Default on.
   bool audit_vector_memtable = true;
+  // A checkpoint commit with at least this many default-family rows (and no
+  // range deletion) writes them as a sorted table file and ingests it
+  // (RocksDB's bulk load) instead of inserting them into the memtable: no
+  // write-ahead log, skip-list inserts or flush for them. The file and its
+  // meta row land in one step, after the commit's log and history rows.
+  // 0: never. Default 4096.
+  size_t ingest_min_rows = 4096;
   // The RocksDB environment (file system) to open the data dir through; not
   // owned. Null: the default. Tests pass one that injects faults.
   rocksdb::Env* env = nullptr;
@@ -207,6 +215,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
   uint64_t DiskBytes() const;
   // The commit buffers' bytes (engine/memory.h's "commit_buffers").
   uint64_t BufferBytes() const;
+  // Checkpoints whose default-family rows went in as table files
+  // (DbOptions::ingest_min_rows), by this process.
+  int64_t ingested_checkpoints() const { return ingested_files_.load(); }
 
  private:
   StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
@@ -267,6 +278,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // Builds the WriteBatch of `p` (default-family keys sorted, so the skip
   // list inserts each next to its neighbour) and writes it.
   std::optional<DbError> Write(Pending& p);
+  // Writes the default-family rows of order_ (sorted; of a key written twice
+  // the later) as a table file and ingests it.
+  std::optional<DbError> IngestDefaultRows(const Pending& p);
   void WriterLoop();
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -279,6 +293,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   DbOptions options_;
   std::string dir_;
   int64_t log_head_ = 0;
+  std::atomic<int64_t> ingested_files_{0};  // checkpoints ingested as table files; names the next
   std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> found_;  // FindRow's
   std::string key_, scratch_;
   // Filled by the caller; swapped with the writer's once it is idle. Both

@@ -49,6 +49,7 @@ EngineRun RunEngine(const Plan& plan, const std::string& work_dir) {
   opt.checkpoint_every = plan.checkpoint_every;
   opt.db.sync_commits = plan.sync_commits;
   opt.db.write_thread = plan.write_thread;
+  opt.db.ingest_min_rows = plan.ingest_min_rows;
   opt.processor.memory_budget_bytes = plan.memory_budget_bytes;
   opt.db.env = env.get();
   const std::string dir = work_dir + "/data";

@@ -397,6 +397,10 @@ Plan Generate(uint64_t seed, const GenOptions& options) {
     Rng checkpoints(seed ^ 0x5eed'0000'dec0'0004ULL);
     plan.checkpoint_every = static_cast<size_t>(checkpoints.Pick(std::vector<int64_t>{1, 3, 16}));
   }
+  {
+    Rng ingest(seed ^ 0x5eed'0000'dec0'0005ULL);
+    plan.ingest_min_rows = static_cast<size_t>(ingest.Pick(std::vector<int64_t>{0, 1, 1, 64}));
+  }
   const Stream s = RandomStream(rng, options.events, t0, span, plan.counts);
 
   // Arrival order: most events on time, some delayed within the lateness

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/store/state_db.h"
+
 namespace fission::sim {
 
 // ---- the rules, as the reference reads them --------------------------------
@@ -107,6 +109,9 @@ struct Plan {
   bool sync_commits = true;
   size_t batch_events = 64;
   size_t checkpoint_every = 16;  // commits per full checkpoint (EngineOptions)
+  // DbOptions::ingest_min_rows: 0 (never), 1 (every checkpoint as a table
+  // file) or the default.
+  size_t ingest_min_rows = DbOptions{}.ingest_min_rows;
   // Decode on a second thread ahead of the fold (EngineOptions::decode_thread).
   bool decode_thread = true;
   // Write commits on the store's writer thread (DbOptions::write_thread).

@@ -26,8 +26,8 @@ void Dump(const fission::sim::Plan& plan, const std::string& dir) {
   std::ofstream p(dir + "/plan.txt");
   p << fmt::format("seed {}\nallowed_lateness_ms {}\nsync_commits {}\nbatch_events {}\ncheckpoint_every {}\n", plan.seed,
                    plan.allowed_lateness_ms, plan.sync_commits, plan.batch_events, plan.checkpoint_every);
-  p << fmt::format("decode_thread {}\nwrite_thread {}\nmemory_budget_bytes {}\n", plan.decode_thread, plan.write_thread,
-                   plan.memory_budget_bytes);
+  p << fmt::format("decode_thread {}\nwrite_thread {}\nmemory_budget_bytes {}\ningest_min_rows {}\n", plan.decode_thread,
+                   plan.write_thread, plan.memory_budget_bytes, plan.ingest_min_rows);
   for (const auto& in : plan.inputs) {
     p << fmt::format("{}: {} lines, ends with {}", in.source, in.lines.size(),
                      in.ending == fission::sim::Ending::kFinish ? "finish" : "restart");
