@@ -542,15 +542,6 @@ std::optional<DbError> StateDb::Write(Pending& p) {
       case Op::kDeleteRange: batch_.DeleteRange(cf, key(op), value(op)); break;
     }
   };
-  // By key, and a key written twice in the order written (the later wins).
-  // Sorting views with their indexes rather than indexes alone: 3.0 -> 1.7 s
-  // of the writer's time on 1M events.
-  auto sort_keys = [&] {
-    std::sort(order_.begin(), order_.end(), [](const Keyed& a, const Keyed& b) {
-      const int c = a.key.compare(b.key);
-      return c < 0 || (c == 0 && a.index < b.index);
-    });
-  };
   size_t default_rows = 0;
   bool range_deletion = false;
   for (const Op& op : p.ops) {
@@ -566,10 +557,10 @@ std::optional<DbError> StateDb::Write(Pending& p) {
       if (op.column != kDefaultColumn) {
         emit(op);
       } else {
-        order_.push_back({std::string_view(op.key, op.key_len), static_cast<uint32_t>(i)});
+        order_.push_back(Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)});
       }
     }
-    sort_keys();
+    SortKeys();
   } else {
     size_t start = 0;
     while (start < p.ops.size()) {
@@ -581,10 +572,10 @@ std::optional<DbError> StateDb::Write(Pending& p) {
           emit(p.ops[i]);
         } else {
           const Op& op = p.ops[i];
-          order_.push_back({std::string_view(op.key, op.key_len), static_cast<uint32_t>(i)});
+          order_.push_back(Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)});
         }
       }
-      sort_keys();
+      SortKeys();
       for (const Keyed& k : order_) emit(p.ops[k.index]);
       if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
       start = end + 1;
@@ -599,6 +590,54 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   std::optional<DbError> err = IngestDefaultRows(p);
   p.Clear(kKeepBufferBytes);
   return err;
+}
+
+void StateDb::SortKeys() {
+  // By first byte (the table), stably; then each table's keys by the bytes
+  // after their common prefix, 16 of them inline.
+  size_t count[257] = {};
+  for (const Keyed& k : order_) ++count[static_cast<unsigned char>(k.key[0]) + 1];
+  for (size_t b = 1; b < 257; ++b) count[b] += count[b - 1];
+  sorted_.resize(order_.size());
+  for (const Keyed& k : order_) sorted_[count[static_cast<unsigned char>(k.key[0])]++] = k;
+  order_.swap(sorted_);
+  auto load = [](std::string_view key, size_t at) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; ++i) v = (v << 8) | (at + i < key.size() ? static_cast<unsigned char>(key[at + i]) : 0u);
+    return v;
+  };
+  for (size_t begin = 0; begin < order_.size();) {
+    size_t end = begin + 1;
+    const std::string_view first = order_[begin].key;
+    size_t common = first.size();
+    while (end < order_.size() && order_[end].key[0] == first[0]) {
+      const std::string_view k = order_[end].key;
+      size_t n = 0;
+      const size_t most = std::min(common, k.size());
+      while (n < most && k[n] == first[n]) ++n;
+      common = n;
+      ++end;
+    }
+    for (size_t i = begin; i < end; ++i) {
+      Keyed& k = order_[i];
+      k.from = static_cast<uint32_t>(common);
+      k.hi = load(k.key, common);
+      k.lo = load(k.key, common + 8);
+    }
+    std::sort(order_.begin() + static_cast<long>(begin), order_.begin() + static_cast<long>(end),
+              [](const Keyed& a, const Keyed& b) {
+                if (a.hi != b.hi) return a.hi < b.hi;
+                if (a.lo != b.lo) return a.lo < b.lo;
+                // Equal in their first from + 16 bytes, a key that ends
+                // inside them padded with zeros (so it is a prefix of the
+                // other, or equal to it): the rest decides, then the length.
+                const int c = a.key.substr(std::min<size_t>(a.key.size(), a.from + 16))
+                                  .compare(b.key.substr(std::min<size_t>(b.key.size(), b.from + 16)));
+                if (c != 0) return c < 0;
+                return a.key.size() != b.key.size() ? a.key.size() < b.key.size() : a.index < b.index;
+              });
+    begin = end;
+  }
 }
 
 std::optional<DbError> StateDb::IngestDefaultRows(const Pending& p) {

@@ -303,11 +303,20 @@ class StateDb final : public Store, public RowSink, public RowSource {
   std::unique_ptr<Pending> fill_ = std::make_unique<Pending>();
   std::unique_ptr<Pending> writing_ = std::make_unique<Pending>();
   rocksdb::WriteBatch batch_;
+  // A default-family key to sort: a view of it, its op, and 16 of its bytes
+  // held inline (big-endian, zero-padded) from the end of the prefix all
+  // keys of its first byte share in this commit, so that most comparisons
+  // read no arena memory (sorting views alone spent most of its time in
+  // cache misses: 1.1 s of the writer's 3.4 s on 1M events).
   struct Keyed {
+    uint64_t hi = 0, lo = 0;
     std::string_view key;
-    uint32_t index;  // in Pending::ops
+    uint32_t index = 0;  // in Pending::ops
+    uint32_t from = 0;   // where hi starts in key
   };
-  std::vector<Keyed> order_;  // Write's scratch
+  std::vector<Keyed> order_, sorted_;  // Write's scratch
+  // Sorts order_ by key; of a key written twice, the earlier write first.
+  void SortKeys();
   // The writer thread and what it shares with the caller, under mu_.
   std::thread writer_thread_;
   mutable std::mutex mu_;
