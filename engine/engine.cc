@@ -217,9 +217,8 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
 }
 
 bool Engine::FullCheckpointDue() const {
-  const uint64_t budget = options_.processor.memory_budget_bytes;
   return light_since_full_ + 1 >= options_.checkpoint_every || processor_->deferred_bytes() >= options_.batch_bytes ||
-         (budget > 0 && processor_->EstimatedBytes() > budget);
+         processor_->EvictionDue();
 }
 
 std::optional<DbError> Engine::Checkpoint(int64_t log_position, bool full) {

@@ -847,6 +847,13 @@ bool Processor::EvictOrderUnit(Run& r, Idx oi) {
   return true;
 }
 
+bool Processor::EvictionDue() const {
+  const uint64_t budget = options_.memory_budget_bytes;
+  if (budget == 0) return false;
+  const uint64_t total = EstimatedBytes();
+  return total > budget && total >= evicted_to_ + budget / 16;
+}
+
 void Processor::Evict() {
   const uint64_t budget = options_.memory_budget_bytes;
   if (budget == 0) return;
@@ -888,6 +895,7 @@ void Processor::Evict() {
     }
     total = others + RunBytes(r);
   }
+  evicted_to_ = total;
 }
 
 }  // namespace fission

@@ -153,6 +153,13 @@ class Processor final : private EntityFaults {
   // The cheap estimate of MemoryBytes that the memory budget is held to
   // (entity counts times their sizes): call it as often as you like.
   uint64_t EstimatedBytes() const;
+  // Whether a full checkpoint (where Evict runs) is due for the memory
+  // budget: the state is over it, and has grown by a sixteenth of it since
+  // the last eviction, which cannot always get back under it (members and
+  // open work stay). Without the second condition a state stuck over its
+  // budget made every commit a full checkpoint: at 10M events, a third of
+  // all commits, each a table file for compaction to merge.
+  bool EvictionDue() const;
   // The tenant's watermark; nullopt before any of its events passed check 2.
   std::optional<int64_t> watermark_ms(std::string_view tenant) const;
 
@@ -280,6 +287,7 @@ class Processor final : private EntityFaults {
   std::string last_reason_, last_detail_;
   RowSource* rows_ = nullptr;  // what Load read; dedupe reads go here
   RowEncoder encoder_;
+  uint64_t evicted_to_ = 0;  // EstimatedBytes after the last Evict
   // meta_.applied_by_type's counters, by event type (found on first use:
   // a protobuf map's values stay where they are).
   std::array<int64_t*, 6> applied_counters_{};
