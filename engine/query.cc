@@ -39,8 +39,10 @@ std::string Hex(std::string_view s) {
 
 // All reads of one request see one state of the database: they read under
 // one snapshot, and hold the view lock for the whole request, so a
-// follower's catch-up (which a secondary instance's reads do not see through
-// a snapshot) waits until the request is answered. Point reads go through
+// follower's catch-up waits until the request is answered. A follower (a
+// RocksDB secondary) refuses reads under a snapshot ("not supported in
+// secondary mode"): it reads without one, its state moving only at a
+// catch-up, which the lock holds off. Point reads go through
 // Get, whose bloom filters pass over the files that cannot hold the key;
 // an iterator is opened only for a scan. (Until 2026-12-03 every request
 // opened four iterators over every file of two families and sought points
@@ -48,8 +50,8 @@ std::string Hex(std::string_view s) {
 class Reader {
  public:
   Reader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* main, rocksdb::ColumnFamilyHandle* audit,
-         rocksdb::ColumnFamilyHandle* log, QueryService::ViewLock& mu)
-      : lock_(mu), db_(db), columns_{main, audit}, log_(log), snapshot_(db->GetSnapshot()) {
+         rocksdb::ColumnFamilyHandle* log, QueryService::ViewLock& mu, bool snapshot)
+      : lock_(mu), db_(db), columns_{main, audit}, log_(log), snapshot_(snapshot ? db->GetSnapshot() : nullptr) {
     read_.snapshot = snapshot_;
   }
   ~Reader() {
@@ -229,11 +231,12 @@ QueryService::QueryService(const StateDb& db, const RuleBook* rules)
       default_column_(db.raw()->DefaultColumnFamily()),
       audit_column_(db.audit_column()),
       log_column_(db.log_column()),
+      snapshots_(!db.follower()),
       rules_(rules) {}
 
 ApiResult QueryService::Distributor(const std::string& tenant, const std::string& id,
                                     std::optional<int64_t> as_of, const Page& page) const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   auto loaded = LoadRecord<pb::Distributor>(r, Table::kDistributor, "distributor", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   const pb::Distributor& d = loaded.value().row;
@@ -294,7 +297,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
                              "balance_fen, pending_fen, held_fen, reversed_fen, voided_fen, "
                              "clawed_back_fen, waived_fen, shares, downlines", sort)});
   }
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   struct Entry {
     int64_t value;
     std::string key;
@@ -339,7 +342,7 @@ ApiResult QueryService::Leaderboard(const std::string& tenant, const std::string
 
 ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
                               std::optional<int64_t> as_of) const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   auto loaded = LoadRecord<pb::Group>(r, Table::kGroup, "group", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   const pb::Group& g = loaded.value().row;
@@ -351,7 +354,7 @@ ApiResult QueryService::Group(const std::string& tenant, const std::string& id,
 
 ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
                                std::optional<int64_t> as_of) const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   auto loaded = LoadRecord<pb::Member>(r, Table::kMember, "member", tenant, id, as_of);
   if (!loaded.ok()) return ApiResult::Error(loaded.error());
   pb::Member m = loaded.value().row;
@@ -370,7 +373,7 @@ ApiResult QueryService::Member(const std::string& tenant, const std::string& id,
 }
 
 ApiResult QueryService::Order(const std::string& tenant, const std::string& id) const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   const std::string key = EntityKey(tenant, id);
   pb::Order o;
   if (!r.Get(Table::kOrder, key, &o)) return NotFound(fmt::format("no order '{}'", id));
@@ -389,7 +392,7 @@ ApiResult QueryService::Order(const std::string& tenant, const std::string& id) 
 
 ApiResult QueryService::Rejections(const std::string& tenant, const std::string& reason,
                                    const Page& page) const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   const std::string prefix = tenant + '\0';
   std::string after;
   if (!page.after.empty()) {
@@ -421,7 +424,7 @@ ApiResult QueryService::Rejections(const std::string& tenant, const std::string&
 }
 
 ApiResult QueryService::Event(const std::string& tenant, const std::string& event_id) const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   const std::string key = EntityKey(tenant, event_id);
   pb::StoredEvent stored;
   const bool have = r.Get(Table::kEvent, key, &stored);
@@ -463,7 +466,7 @@ ApiResult QueryService::Event(const std::string& tenant, const std::string& even
 }
 
 ApiResult QueryService::AuditChecks(const std::string& tenant) const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   const std::string prefix = tenant + '\0';
   Json diffs = Json::array();
   int64_t n_diffs = 0, n_dist = 0, n_lines = 0, n_orders = 0, rates_checked = 0;
@@ -578,14 +581,14 @@ ApiResult QueryService::AuditChecks(const std::string& tenant) const {
 }
 
 std::optional<pb::ProcessorMeta> QueryService::Meta() const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   pb::ProcessorMeta meta;
   if (!r.Get(Table::kMeta, "", &meta)) return std::nullopt;
   return meta;
 }
 
 Json QueryService::Health() const {
-  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_);
+  Reader r(db_, default_column_, audit_column_, log_column_, view_mu_, snapshots_);
   pb::ProcessorMeta meta;
   Json j;
   j["status"] = "ok";

@@ -87,6 +87,7 @@ class QueryService {
   rocksdb::ColumnFamilyHandle* default_column_;
   rocksdb::ColumnFamilyHandle* audit_column_;
   rocksdb::ColumnFamilyHandle* log_column_;
+  bool snapshots_;  // false on a follower (engine/query.cc, Reader)
   const RuleBook* rules_;
   mutable ViewLock view_mu_;
 };

@@ -360,7 +360,9 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::OpenFollower(const std::strin
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opened = OpenColumns(dir, options, Mode::kFollower, scratch_dir, &handles);
   if (!opened.ok()) return R::Error(opened.error());
-  return std::unique_ptr<StateDb>(new StateDb(std::move(opened).value(), std::move(handles), options, dir));
+  std::unique_ptr<StateDb> db(new StateDb(std::move(opened).value(), std::move(handles), options, dir));
+  db->follower_ = true;
+  return db;
 }
 
 std::optional<DbError> StateDb::CatchUp() {

@@ -215,6 +215,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
   uint64_t DiskBytes() const;
   // The commit buffers' bytes (engine/memory.h's "commit_buffers").
   uint64_t BufferBytes() const;
+  // Opened by OpenFollower: a RocksDB secondary, whose reads take no
+  // snapshot (it sees what its last CatchUp saw).
+  bool follower() const { return follower_; }
   // Checkpoints whose default-family rows went in as table files
   // (DbOptions::ingest_min_rows), by this process.
   int64_t ingested_checkpoints() const { return ingested_files_.load(); }
@@ -288,6 +291,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   rocksdb::ColumnFamilyHandle* audit_ = nullptr;
   rocksdb::ColumnFamilyHandle* log_ = nullptr;  // the log's family (audit's in a fission-6 dir, read-only)
   bool writer_ = false;           // opened by Open (flushes its memtables at a clean close)
+  bool follower_ = false;         // opened by OpenFollower (a RocksDB secondary)
   bool vector_audit_ = false;     // the audit and log columns' memtables are vectors
   uint8_t unflushed_ = 0;         // bit c: column c may hold rows written by this process
   DbOptions options_;
