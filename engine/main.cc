@@ -687,6 +687,11 @@ int main(int argc, char** argv) {
       run_memory.ApplyTo(&opt);
       // The API reads this process's own writer: its audit rows must be seekable unflushed.
       if (!run_api.listen.empty()) opt.db.audit_vector_memtable = false;
+      // Every commit of `run` is a full checkpoint of one poll's batch: as table
+      // files they would pile up small for compaction to merge (as at 10M
+      // events when the memory budget forced a full checkpoint per commit);
+      // through the memtable they are flushed together.
+      opt.db.ingest_min_rows = 0;
       auto engine = Engine::Open(run_dir, rules.value(), opt);
       if (!engine.ok()) return Fail(engine.error().message, 2);
       ro.settings = settings.value();

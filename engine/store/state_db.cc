@@ -64,7 +64,6 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <regex>
 
 namespace fission {
 namespace {
@@ -87,6 +86,20 @@ constexpr char kVersionKey[] = "v";
 // tier changes in the default one; 8: the log head in the log's family
 // (checkpoints may be ingested into the default one).
 constexpr char kFormat[] = "fission-8";
+
+// The number of the table file an open failed to find, when that is why
+// ("... /000073.ldb: No such file or directory ...": RocksDB looks for
+// .sst, then .ldb).
+std::optional<std::string> MissingTableFile(const std::string& message) {
+  for (const char* tail : {".sst: No such file", ".ldb: No such file"}) {
+    const size_t at = message.find(tail);
+    if (at == std::string::npos) continue;
+    size_t begin = at;
+    while (begin > 0 && message[begin - 1] >= '0' && message[begin - 1] <= '9') --begin;
+    if (begin < at) return message.substr(begin, at - begin);
+  }
+  return std::nullopt;
+}
 
 std::string FullKey(Table t, std::string_view key) {
   std::string k;
@@ -298,10 +311,8 @@ Result<std::unique_ptr<StateDb>, DbError> StateDb::Open(const std::string& dir, 
   auto opened = OpenColumns(dir, options, Mode::kWriter, "", &handles);
   const std::filesystem::path kept = std::filesystem::path(dir) / kIngestKept;
   if (!opened.ok() && std::filesystem::exists(kept)) {
-    static const std::regex kMissing(R"((\d+)\.(sst|ldb): No such file)");
-    std::smatch m;
-    if (std::regex_search(opened.error().message, m, kMissing)) {
-      std::filesystem::create_hard_link(kept, std::filesystem::path(dir) / (m[1].str() + ".sst"), ec);
+    if (const std::optional<std::string> missing = MissingTableFile(opened.error().message)) {
+      std::filesystem::create_hard_link(kept, std::filesystem::path(dir) / (*missing + ".sst"), ec);
       if (!ec) {
         handles.clear();
         opened = OpenColumns(dir, options, Mode::kWriter, "", &handles);

@@ -77,7 +77,8 @@ struct DbOptions {
   // (RocksDB's bulk load) instead of inserting them into the memtable: no
   // write-ahead log, skip-list inserts or flush for them. The file and its
   // meta row land in one step, after the commit's log and history rows.
-  // 0: never. Default 4096.
+  // 0: never (`fission run`, whose every commit is a full checkpoint of one
+  // poll's batch). Default 4096.
   size_t ingest_min_rows = 4096;
   // The RocksDB environment (file system) to open the data dir through; not
   // owned. Null: the default. Tests pass one that injects faults.
