@@ -555,17 +555,16 @@ std::optional<DbError> StateDb::Write(Pending& p) {
       case Op::kDeleteRange: batch_.DeleteRange(cf, key(op), value(op)); break;
     }
   };
-  size_t default_rows = 0;
-  bool range_deletion = false;
-  for (const Op& op : p.ops) {
-    default_rows += op.column == kDefaultColumn;
-    range_deletion = range_deletion || op.kind == Op::kDeleteRange;
-  }
-  const bool ingest = p.checkpoint && options_.ingest_min_rows > 0 && default_rows >= options_.ingest_min_rows &&
-                      !range_deletion;
-  order_.clear();
-  if (ingest) {
-    for (size_t i = 0; i < p.ops.size(); ++i) {
+  // A checkpoint with no range deletion (one stretch, the whole commit) and
+  // enough default-family rows writes them as a table file instead
+  // (IngestDefaultRows, from order_).
+  bool ingest = false;
+  size_t start = 0;
+  while (start < p.ops.size()) {
+    size_t end = start;
+    while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
+    order_.clear();
+    for (size_t i = start; i < end; ++i) {
       const Op& op = p.ops[i];
       if (op.column != kDefaultColumn) {
         emit(op);
@@ -574,25 +573,13 @@ std::optional<DbError> StateDb::Write(Pending& p) {
       }
     }
     SortKeys();
-  } else {
-    size_t start = 0;
-    while (start < p.ops.size()) {
-      size_t end = start;
-      while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
-      order_.clear();
-      for (size_t i = start; i < end; ++i) {
-        if (p.ops[i].column != kDefaultColumn) {
-          emit(p.ops[i]);
-        } else {
-          const Op& op = p.ops[i];
-          order_.push_back(Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)});
-        }
-      }
-      SortKeys();
+    ingest = start == 0 && end == p.ops.size() && p.checkpoint && options_.ingest_min_rows > 0 &&
+             order_.size() >= options_.ingest_min_rows;
+    if (!ingest) {
       for (const Keyed& k : order_) emit(p.ops[k.index]);
-      if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
-      start = end + 1;
     }
+    if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
+    start = end + 1;
   }
   if (!ingest) p.Clear(kKeepBufferBytes);  // the batch holds copies
   rocksdb::WriteOptions wo;
