@@ -53,13 +53,12 @@ uint64_t Processor::IdHash(std::string_view event_id) { return absl::Hash<std::s
 void Processor::MarkSeen(Run& r, std::string_view id, uint64_t h, ContentId content, bool rejected) {
   r.seen.Insert(h);
   if (rejected) r.first_rejected.insert(h);
-  r.recent.try_emplace(id, content);
+  r.first_contents.try_emplace(id, Run::FirstContent{content, r.generation});
 }
 
 std::optional<Processor::ContentId> Processor::FirstSighting(Run& r, std::string_view id, uint64_t h) {
   if (!r.seen.MayContain(h)) return std::nullopt;
-  if (auto it = r.recent.find(id); it != r.recent.end()) return it->second;
-  if (auto it = r.previous.find(id); it != r.previous.end()) return it->second;
+  if (auto it = r.first_contents.find(id); it != r.first_contents.end()) return it->second.content;
   // Seen before the checkpoint before last, or the filter's "maybe": read
   // the row. A stored event is in an earlier commit than the one in flight.
   FISSION_ASSERT(rows_ != nullptr, "the processor was not loaded");
@@ -134,10 +133,8 @@ uint64_t Processor::MemoryBytes() const {
     for (const auto& [l, p] : t.bonus_by) n += str(p.event_id);
     n += r->seen.MemoryBytes() + r->evicted.MemoryBytes() + r->first_rejected.capacity() * (sizeof(uint64_t) + 1);
     n += (t.free_lines.capacity() + t.members.size() + t.orders.size() + t.groups.size() + t.shares.size()) * sizeof(Idx);
-    for (const auto* m : {&r->recent, &r->previous}) {
-      n += m->capacity() * (sizeof(std::pair<std::string, ContentId>) + 1);
-      for (const auto& [id, c] : *m) n += str(id);
-    }
+    n += r->first_contents.capacity() * (sizeof(std::pair<std::string, Run::FirstContent>) + 1);
+    for (const auto& [id, c] : r->first_contents) n += str(id);
     n += r->timers.size() * sizeof(Timer);
     n += r->pending.size() * (sizeof(Pending) + 96);
   }
@@ -381,8 +378,8 @@ void Processor::Checkpoint(int64_t log_position, bool full) {
   }
   meta_.set_history_as_changes(true);
   for (auto& [name, r] : runs_) {  // in the sink now; read back from there once the commit after next begins
-    std::swap(r->previous, r->recent);
-    r->recent.clear();
+    ++r->generation;
+    absl::erase_if(r->first_contents, [&](const auto& e) { return e.second.generation + 1 < r->generation; });
   }
   meta_.clear_watermark_ms();
   for (const auto& [name, r] : runs_) {  // the lowest over tenants: how far everything is applied

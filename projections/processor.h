@@ -181,15 +181,23 @@ class Processor final : private EntityFaults {
     // The dedupe set of check 2: a filter of the 64-bit hashes of every
     // event_id seen (about two bytes an id), the exact hashes of the ids
     // whose first sighting was a rejection (few), and the first content of
-    // the ids first seen since the checkpoint before last (`recent` since
-    // the last one, `previous` in the commit the writer may still be
-    // writing). The first content of an older id is read back
-    // (FirstSighting) from its stored event, which an earlier commit holds,
-    // or from its rejection; a "maybe" that matches no such row is another
-    // id's.
+    // the ids first seen since the checkpoint before last (marked with the
+    // full checkpoint that writes them: `generation` is the next one's
+    // number, and each full checkpoint drops those of the one before last).
+    // The first content of an older id is read back (FirstSighting) from its
+    // stored event, which an earlier commit holds, or from its rejection; a
+    // "maybe" that matches no such row is another id's. One table whose
+    // entries age out keeps its size from one checkpoint to the next: a
+    // table cleared at every checkpoint was reallocated and grown again,
+    // a tenth of the fold thread.
     HashFilter seen;
     absl::flat_hash_set<uint64_t> first_rejected;
-    StrMap<std::string, ContentId> recent, previous;
+    struct FirstContent {
+      ContentId content;
+      uint32_t generation = 0;
+    };
+    StrMap<std::string, FirstContent> first_contents;
+    uint32_t generation = 0;
     std::optional<int64_t> max_seen;
     // Every timer due by this instant has been popped (FireDue).
     int64_t timers_through_ms = INT64_MIN;

@@ -62,6 +62,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 
@@ -263,6 +264,15 @@ StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFam
        db_->Get(rocksdb::ReadOptions(), handles_[0], kHeadKey, &v).ok()) &&
       v.size() == 8) {
     log_head_ = GetBe64(v);
+  }
+  // A checkpoint's log goes in as a table file before the head is written
+  // (Write): after a crash between the two, the records past the head are
+  // the log's all the same (the state is behind them, and the next open
+  // folds them again, as it does the log of a light commit).
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
+  it->SeekForPrev(LogRecordKey(std::numeric_limits<int64_t>::max()));
+  if (it->Valid() && it->key().size() == 9 && it->key()[0] == kLogTag) {
+    log_head_ = std::max(log_head_, GetBe64(std::string_view(it->key().data() + 1, 8)));
   }
 }
 
@@ -502,7 +512,7 @@ char* StateDb::Arena::Allocate(size_t n) {
   }
   if (block == blocks.size()) {
     const size_t size = std::max(kBlock, n);
-    blocks.push_back(std::make_unique<char[]>(size));
+    blocks.push_back(std::make_unique_for_overwrite<char[]>(size));  // every byte is written before it is read
     sizes.push_back(size);
   }
   used = n;
@@ -543,7 +553,8 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   // Default-family operations go in key order within each stretch between
   // two range deletions (which must keep their place among the puts); a
   // stable sort keeps the later of two writes of one key later. The audit
-  // family's memtable is a vector, sorted at flush: its rows go as they came.
+  // and log families' memtables are vectors, sorted at flush: their rows go
+  // as they came.
   batch_.Clear();
   auto key = [&](const Op& op) { return rocksdb::Slice(op.key, op.key_len); };
   auto value = [&](const Op& op) { return rocksdb::Slice(op.value, op.value_len); };
@@ -555,63 +566,102 @@ std::optional<DbError> StateDb::Write(Pending& p) {
       case Op::kDeleteRange: batch_.DeleteRange(cf, key(op), value(op)); break;
     }
   };
-  // A checkpoint with no range deletion (one stretch, the whole commit) and
-  // enough default-family rows writes them as a table file instead
-  // (IngestDefaultRows, from order_).
-  bool ingest = false;
-  size_t start = 0;
-  while (start < p.ops.size()) {
-    size_t end = start;
-    while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
-    order_.clear();
-    for (size_t i = start; i < end; ++i) {
-      const Op& op = p.ops[i];
-      if (op.column != kDefaultColumn) {
-        emit(op);
-      } else {
-        order_.push_back(Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)});
+  auto keyed = [&](size_t i) {
+    const Op& op = p.ops[i];
+    return Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)};
+  };
+  const bool one_stretch = std::none_of(p.ops.begin(), p.ops.end(), [](const Op& op) { return op.kind == Op::kDeleteRange; });
+  if (!(one_stretch && p.checkpoint && options_.ingest_min_rows > 0)) {
+    // Through the memtables: each stretch's default-family rows sorted.
+    for (size_t start = 0; start < p.ops.size();) {
+      size_t end = start;
+      while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
+      order_.clear();
+      for (size_t i = start; i < end; ++i) {
+        if (p.ops[i].column != kDefaultColumn) {
+          emit(p.ops[i]);
+        } else {
+          order_.push_back(keyed(i));
+        }
       }
-    }
-    SortKeys();
-    ingest = start == 0 && end == p.ops.size() && p.checkpoint && options_.ingest_min_rows > 0 &&
-             order_.size() >= options_.ingest_min_rows;
-    if (!ingest) {
+      SortKeys(&order_);
       for (const Keyed& k : order_) emit(p.ops[k.index]);
+      if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
+      start = end + 1;
     }
-    if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
-    start = end + 1;
+    p.Clear(kKeepBufferBytes);  // the batch holds copies
+    return WriteBatch(p.checkpoint);
   }
-  if (!ingest) p.Clear(kKeepBufferBytes);  // the batch holds copies
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_commits && p.checkpoint;
-  rocksdb::Status s = db_->Write(wo, &batch_);
-  if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
-  if (!ingest) return std::nullopt;
-  std::optional<DbError> err = IngestDefaultRows(p);
+  // A checkpoint (with the light commits held since the last one): each
+  // family with enough rows goes in as a table file. The log and history
+  // first, then a WriteBatch of the rest and the log head, then the default
+  // family's file with the meta row: a crash between leaves the log ahead of
+  // the state, which the next open folds again (as it would a light commit).
+  std::vector<Keyed>* rows[3] = {&order_, &audit_rows_, &log_rows_};
+  for (std::vector<Keyed>* r : rows) r->clear();
+  std::optional<size_t> head;  // the last write of the log head: it alone counts
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    const Op& op = p.ops[i];
+    if (op.column == kLogColumnIndex && op.key_len == 1 && op.key[0] == kHeadKey[0]) {
+      head = i;
+    } else {
+      rows[op.column]->push_back(keyed(i));
+    }
+  }
+  bool ingest[3] = {};
+  for (size_t c = 0; c < 3; ++c) {
+    // Appended in order, the history and the log need no sort.
+    SortKeys(rows[c]);
+    ingest[c] = rows[c]->size() >= options_.ingest_min_rows;
+    if (!ingest[c]) {
+      for (const Keyed& k : *rows[c]) emit(p.ops[k.index]);
+    }
+  }
+  if (head) emit(p.ops[*head]);
+  for (Column c : {kLogColumnIndex, kAuditColumnIndex}) {
+    if (!ingest[c]) continue;
+    if (auto err = IngestRows(c, *rows[c], p)) {
+      p.Clear(kKeepBufferBytes);
+      return err;
+    }
+  }
+  std::optional<DbError> err = WriteBatch(p.checkpoint);
+  if (!err && ingest[kDefaultColumn]) err = IngestRows(kDefaultColumn, order_, p);
   p.Clear(kKeepBufferBytes);
   return err;
 }
 
-void StateDb::SortKeys() {
+std::optional<DbError> StateDb::WriteBatch(bool checkpoint) {
+  if (batch_.Count() == 0) return std::nullopt;
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_commits && checkpoint;
+  rocksdb::Status s = db_->Write(wo, &batch_);
+  if (!s.ok()) return DbError{fmt::format("commit failed: {}", s.ToString())};
+  return std::nullopt;
+}
+
+void StateDb::SortKeys(std::vector<Keyed>* keys) {
+  std::vector<Keyed>& keyed = *keys;
+  if (std::is_sorted(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) { return a.key < b.key; })) return;
   // By first byte (the table), stably; then each table's keys by the bytes
   // after their common prefix, 16 of them inline.
   size_t count[257] = {};
-  for (const Keyed& k : order_) ++count[static_cast<unsigned char>(k.key[0]) + 1];
+  for (const Keyed& k : keyed) ++count[static_cast<unsigned char>(k.key[0]) + 1];
   for (size_t b = 1; b < 257; ++b) count[b] += count[b - 1];
-  sorted_.resize(order_.size());
-  for (const Keyed& k : order_) sorted_[count[static_cast<unsigned char>(k.key[0])]++] = k;
-  order_.swap(sorted_);
+  sorted_.resize(keyed.size());
+  for (const Keyed& k : keyed) sorted_[count[static_cast<unsigned char>(k.key[0])]++] = k;
+  keyed.swap(sorted_);
   auto load = [](std::string_view key, size_t at) {
     uint64_t v = 0;
     for (size_t i = 0; i < 8; ++i) v = (v << 8) | (at + i < key.size() ? static_cast<unsigned char>(key[at + i]) : 0u);
     return v;
   };
-  for (size_t begin = 0; begin < order_.size();) {
+  for (size_t begin = 0; begin < keyed.size();) {
     size_t end = begin + 1;
-    const std::string_view first = order_[begin].key;
+    const std::string_view first = keyed[begin].key;
     size_t common = first.size();
-    while (end < order_.size() && order_[end].key[0] == first[0]) {
-      const std::string_view k = order_[end].key;
+    while (end < keyed.size() && keyed[end].key[0] == first[0]) {
+      const std::string_view k = keyed[end].key;
       size_t n = 0;
       const size_t most = std::min(common, k.size());
       while (n < most && k[n] == first[n]) ++n;
@@ -619,12 +669,12 @@ void StateDb::SortKeys() {
       ++end;
     }
     for (size_t i = begin; i < end; ++i) {
-      Keyed& k = order_[i];
+      Keyed& k = keyed[i];
       k.from = static_cast<uint32_t>(common);
       k.hi = load(k.key, common);
       k.lo = load(k.key, common + 8);
     }
-    std::sort(order_.begin() + static_cast<long>(begin), order_.begin() + static_cast<long>(end),
+    std::sort(keyed.begin() + static_cast<long>(begin), keyed.begin() + static_cast<long>(end),
               [](const Keyed& a, const Keyed& b) {
                 if (a.hi != b.hi) return a.hi < b.hi;
                 if (a.lo != b.lo) return a.lo < b.lo;
@@ -640,14 +690,14 @@ void StateDb::SortKeys() {
   }
 }
 
-std::optional<DbError> StateDb::IngestDefaultRows(const Pending& p) {
-  const rocksdb::Options o = db_->GetOptions(handles_[0]);
-  rocksdb::SstFileWriter w(rocksdb::EnvOptions(o), o, handles_[0]);
-  const std::string path = fmt::format("{}/{}{}.sst", dir_, kIngestPrefix, ++ingested_files_);
+std::optional<DbError> StateDb::IngestRows(Column c, const std::vector<Keyed>& rows, const Pending& p) {
+  const rocksdb::Options o = db_->GetOptions(handles_[c]);
+  rocksdb::SstFileWriter w(rocksdb::EnvOptions(o), o, handles_[c]);
+  const std::string path = fmt::format("{}/{}{}.sst", dir_, kIngestPrefix, ++ingest_files_);
   rocksdb::Status s = w.Open(path);
-  for (size_t i = 0; s.ok() && i < order_.size(); ++i) {
-    if (i + 1 < order_.size() && order_[i + 1].key == order_[i].key) continue;  // the later write wins
-    const Op& op = p.ops[order_[i].index];
+  for (size_t i = 0; s.ok() && i < rows.size(); ++i) {
+    if (i + 1 < rows.size() && rows[i + 1].key == rows[i].key) continue;  // the later write wins
+    const Op& op = p.ops[rows[i].index];
     const rocksdb::Slice k(op.key, op.key_len);
     s = op.kind == Op::kPut ? w.Put(k, rocksdb::Slice(op.value, op.value_len)) : w.Delete(k);
   }
@@ -659,13 +709,14 @@ std::optional<DbError> StateDb::IngestDefaultRows(const Pending& p) {
     rocksdb::IngestExternalFileOptions ifo;
     ifo.move_files = true;            // linked into the dir, not copied; our name is removed
     ifo.write_global_seqno = false;   // the sequence goes in the manifest, the file is not rewritten
-    s = db_->IngestExternalFile(handles_[0], {path}, ifo);
+    s = db_->IngestExternalFile(handles_[c], {path}, ifo);
   }
   if (!s.ok()) {
     (void)o.env->DeleteFile(path);  // best effort; Open removes leftovers too
     return DbError{fmt::format("commit failed: cannot ingest its rows: {}", s.ToString())};
   }
   (void)o.env->DeleteFile(kept);
+  if (c == kDefaultColumn) ++ingested_checkpoints_;
   return std::nullopt;
 }
 
@@ -700,6 +751,13 @@ int64_t StateDb::commits_written() const {
 
 std::optional<DbError> StateDb::Commit(bool checkpoint) {
   if (fill_->ops.empty()) return Drain();
+  if (!checkpoint && options_.ingest_min_rows > 0) {
+    // Held for the next checkpoint, which writes it with its own rows.
+    held_bytes_ = fill_->arena.bytes;
+    std::lock_guard<std::mutex> lock(mu_);
+    return write_error_;
+  }
+  held_bytes_ = 0;
   found_.clear();
   unflushed_ = (1u << kAuditColumnIndex) | (1u << kLogColumnIndex);
   fill_->checkpoint = checkpoint;

@@ -72,13 +72,24 @@ struct DbOptions {
   // (`fission run --listen`) turns it off. Followers and read-only opens
   // always use a skip list. Default on.
   bool audit_vector_memtable = true;
-  // A checkpoint commit with at least this many default-family rows (and no
-  // range deletion) writes them as a sorted table file and ingests it
-  // (RocksDB's bulk load) instead of inserting them into the memtable: no
-  // write-ahead log, skip-list inserts or flush for them. The file and its
-  // meta row land in one step, after the commit's log and history rows.
-  // 0: never (`fission run`, whose every commit is a full checkpoint of one
-  // poll's batch). Default 4096.
+  // Bulk load. Above 0, a commit that is not a checkpoint (a light one:
+  // the log and history of a batch) is held in memory, not written, and the
+  // next checkpoint writes it with its own rows: each column family's rows
+  // of that checkpoint, if at least this many (and no range deletion among
+  // them), as a sorted table file that RocksDB ingests, with no write-ahead
+  // log, memtable or flush; fewer go in a WriteBatch. The log's and the
+  // history's files are ingested first, then the log head and the rest are
+  // written, then the default family's file with the meta row: a crash
+  // between leaves the log ahead of the state, and the next open folds the
+  // records past it again. Keys of the log and history only grow, so their
+  // files never overlap and land on the last level, never rewritten. On 1M
+  // events, holding the light commits and ingesting their rows took ingest
+  // from 9.0 to 6.9 s (ops/BENCHMARKS.md). A crash loses the light commits
+  // since the last checkpoint, which were not synced before either; their
+  // input is fed again.
+  // 0: every commit goes through the memtables, light ones unsynced
+  // (`fission run`, whose every commit is a full checkpoint of one poll's
+  // batch). Default 4096.
   size_t ingest_min_rows = 4096;
   // The RocksDB environment (file system) to open the data dir through; not
   // owned. Null: the default. Tests pass one that injects faults.
@@ -175,11 +186,16 @@ class StateDb final : public Store, public RowSink, public RowSource {
   //
   // `checkpoint`: this commit holds a checkpoint of the caller's state: it
   // is synced (DbOptions::sync_commits) and counted by commits_written().
+  // A commit that is not one is held for the next checkpoint when
+  // DbOptions::ingest_min_rows is above 0 (nothing of it is written or
+  // readable before then; Commit only reports an earlier write's error).
   [[nodiscard]] std::optional<DbError> Commit(bool checkpoint = true);
   // A commit's buffers larger than this after it is written are freed
-  // rather than kept for the next (a full checkpoint's are many times a light
-  // one's; kept, each buffer would hold the largest for the whole run).
-  static constexpr uint64_t kKeepBufferBytes = 16u << 20;
+  // rather than kept for the next. A checkpoint that carries the light
+  // commits held before it (DbOptions::ingest_min_rows) fills about two
+  // batches' bytes (EngineOptions::batch_bytes); trimmed to 16 MiB, each
+  // regrew its buffer, and the page faults cost the fold thread a tenth.
+  static constexpr uint64_t kKeepBufferBytes = 96u << 20;
   // Waits for the write in flight; its error, if it failed.
   [[nodiscard]] std::optional<DbError> Drain();
   // Commits written to the database, up to and including the last one that
@@ -187,8 +203,10 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // after Commit returned, and written commits after the last checkpoint,
   // are not counted.
   int64_t commits_written() const;
-  // Bytes waiting for the next commit.
-  size_t uncommitted_bytes() const { return fill_->arena.bytes; }
+  // Bytes waiting for the next commit (not counting light commits held).
+  size_t uncommitted_bytes() const { return fill_->arena.bytes - held_bytes_; }
+  // Bytes of light commits held for the next checkpoint (DbOptions::ingest_min_rows).
+  size_t held_bytes() const { return held_bytes_; }
   // Makes every write so far durable (fsyncs the WAL): ends a run whose
   // commits were not synced one by one (DbOptions::sync_commits off).
   [[nodiscard]] std::optional<DbError> Sync();
@@ -221,7 +239,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   bool follower() const { return follower_; }
   // Checkpoints whose default-family rows went in as table files
   // (DbOptions::ingest_min_rows), by this process.
-  int64_t ingested_checkpoints() const { return ingested_files_.load(); }
+  int64_t ingested_checkpoints() const { return ingested_checkpoints_.load(); }
 
  private:
   StateDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
@@ -248,6 +266,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // never moves what it holds: a full checkpoint's hundred megabytes grew
   // a string by copying; the blocks past kKeepBufferBytes are freed once it
   // is written).
+  struct Keyed;  // a key to sort (below)
   struct Op {
     enum Kind : uint8_t { kPut, kDelete, kDeleteRange } kind;
     Column column;
@@ -282,9 +301,11 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // Builds the WriteBatch of `p` (default-family keys sorted, so the skip
   // list inserts each next to its neighbour) and writes it.
   std::optional<DbError> Write(Pending& p);
-  // Writes the default-family rows of order_ (sorted; of a key written twice
-  // the later) as a table file and ingests it.
-  std::optional<DbError> IngestDefaultRows(const Pending& p);
+  // Writes batch_ (synced for a checkpoint), if it holds anything.
+  std::optional<DbError> WriteBatch(bool checkpoint);
+  // Writes `rows` of column `c` (sorted; of a key written twice the later)
+  // as a table file and ingests it.
+  std::optional<DbError> IngestRows(Column c, const std::vector<Keyed>& rows, const Pending& p);
   void WriterLoop();
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -298,7 +319,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
   DbOptions options_;
   std::string dir_;
   int64_t log_head_ = 0;
-  std::atomic<int64_t> ingested_files_{0};  // checkpoints ingested as table files; names the next
+  std::atomic<int64_t> ingested_checkpoints_{0};  // whose default-family rows went in as a table file
+  uint64_t ingest_files_ = 0;                     // the writer's: names the next table file
+  uint64_t held_bytes_ = 0;                       // of fill_: light commits held for the next checkpoint
   std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> found_;  // FindRow's
   std::string key_, scratch_;
   // Filled by the caller; swapped with the writer's once it is idle. Both
@@ -319,9 +342,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
     uint32_t index = 0;  // in Pending::ops
     uint32_t from = 0;   // where hi starts in key
   };
-  std::vector<Keyed> order_, sorted_;  // Write's scratch
-  // Sorts order_ by key; of a key written twice, the earlier write first.
-  void SortKeys();
+  std::vector<Keyed> order_, sorted_, audit_rows_, log_rows_;  // Write's scratch
+  // Sorts `keys` by key; of a key written twice, the earlier write first.
+  void SortKeys(std::vector<Keyed>* keys);
   // The writer thread and what it shares with the caller, under mu_.
   std::thread writer_thread_;
   mutable std::mutex mu_;
