@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include <vector>
@@ -10,17 +12,37 @@
 namespace fission {
 
 bool LineReader::Next(std::string* line) {
+  constexpr size_t kBlock = 1u << 16;
   line->clear();
-  if (!in_.good()) return false;
-  int c;
   bool any = false;
-  std::streambuf* sb = in_.rdbuf();
-  while ((c = sb->sbumpc()) != std::char_traits<char>::eof()) {
+  for (;;) {
+    if (at_ == buf_.size()) {
+      // What the stream holds already, or what one read brings (a pipe
+      // that is being written is never waited on for more than a line).
+      std::streambuf* sb = in_.rdbuf();
+      std::streamsize ready = in_.good() ? sb->in_avail() : -1;
+      if (ready == 0) ready = sb->sgetc() == std::char_traits<char>::eof() ? -1 : std::max<std::streamsize>(sb->in_avail(), 1);
+      if (ready <= 0) {
+        in_.setstate(std::ios::eofbit);
+        break;
+      }
+      buf_.resize(std::min<size_t>(static_cast<size_t>(ready), kBlock));
+      buf_.resize(static_cast<size_t>(std::max<std::streamsize>(sb->sgetn(buf_.data(), static_cast<std::streamsize>(buf_.size())), 0)));
+      at_ = 0;
+      if (buf_.empty()) {
+        in_.setstate(std::ios::eofbit);
+        break;
+      }
+    }
     any = true;
-    if (c == '\n') break;
-    if (line->size() <= max_) line->push_back(static_cast<char>(c));
+    const char* begin = buf_.data() + at_;
+    const size_t avail = buf_.size() - at_;
+    const char* nl = static_cast<const char*>(std::memchr(begin, '\n', avail));
+    const size_t take = nl ? static_cast<size_t>(nl - begin) : avail;
+    if (line->size() <= max_) line->append(begin, std::min(take, max_ + 1 - line->size()));
+    at_ += nl ? take + 1 : take;
+    if (nl) break;
   }
-  if (c == std::char_traits<char>::eof()) in_.setstate(std::ios::eofbit);
   if (!any) return false;
   if (!line->empty() && line->back() == '\r') line->pop_back();
   ++line_no_;
