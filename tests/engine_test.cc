@@ -2,6 +2,7 @@
 // it is batched, restarted or re-fed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -136,6 +137,34 @@ TEST(Engine, LogRecordsPastTheHeadLeftByACrashAfterTheLogsTableFileAreFoldedAtTh
     ASSERT_FALSE(e.value()->Finish().has_value());
   }
   EXPECT_EQ(ExportDir(dir.str()), expected);
+}
+
+TEST(Engine, ProgressCountsTheLinesOfTheLightCommitsAFullCheckpointWrote) {
+  // Light commits are held for the full checkpoint under bulk load; the
+  // progress a caller sees (ingest's and replay's percent) still counts
+  // every line through the last checkpoint written, and ends at all.
+  const Stream st = Synthetic(5, 200, 15);
+  RuleBook rules = MustParseRules(st.rules);
+  const int64_t lines = static_cast<int64_t>(std::count(st.events.begin(), st.events.end(), '\n'));
+  for (size_t min_rows : {size_t{0}, size_t{1}}) {
+    TempDir dir;
+    EngineOptions opt;
+    opt.batch_events = 40;
+    opt.checkpoint_every = 4;
+    opt.db.sync_commits = false;
+    opt.db.ingest_min_rows = min_rows;
+    auto e = Engine::Open(dir.str(), rules, opt);
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    std::vector<int64_t> seen;
+    std::istringstream in(st.events);
+    ASSERT_FALSE(e.value()->IngestJsonLines(in, "stream.jsonl", [&](const IngestProgress& p) { seen.push_back(p.lines); })
+                     .has_value());
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.back(), lines) << "min_rows " << min_rows;
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    // Between, it moves in whole checkpoints: four batches at a time.
+    EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [&](int64_t n) { return n == 160; })) << "min_rows " << min_rows;
+  }
 }
 
 TEST(Engine, AnIngestedCheckpointHoldsEveryKeyInByteOrderThoughTheyShareLongPrefixes) {

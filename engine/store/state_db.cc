@@ -732,7 +732,8 @@ void StateDb::WriterLoop() {
     lock.lock();
     writer_bytes_ = bytes;
     if (err && !write_error_) write_error_ = std::move(err);
-    if (!err && ++commits_written_ && writing_->checkpoint) checkpoint_written_ = commits_written_;
+    if (!err && (commits_written_ += writing_->commits) && writing_->checkpoint) checkpoint_written_ = commits_written_;
+    writing_->commits = 1;
     busy_ = false;
     cv_.notify_all();
   }
@@ -754,6 +755,7 @@ std::optional<DbError> StateDb::Commit(bool checkpoint) {
   if (!checkpoint && options_.ingest_min_rows > 0) {
     // Held for the next checkpoint, which writes it with its own rows.
     held_bytes_ = fill_->arena.bytes;
+    ++fill_->commits;
     std::lock_guard<std::mutex> lock(mu_);
     return write_error_;
   }
@@ -764,7 +766,8 @@ std::optional<DbError> StateDb::Commit(bool checkpoint) {
   if (!writer_thread_.joinable()) {
     if (write_error_) return write_error_;
     write_error_ = Write(*fill_);
-    if (!write_error_ && ++commits_written_ && checkpoint) checkpoint_written_ = commits_written_;
+    if (!write_error_ && (commits_written_ += fill_->commits) && checkpoint) checkpoint_written_ = commits_written_;
+    fill_->commits = 1;
     return write_error_;
   }
   std::unique_lock<std::mutex> lock(mu_);

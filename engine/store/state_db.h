@@ -290,6 +290,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
     Arena arena;
     std::vector<Op> ops;
     bool checkpoint = true;  // Commit's: synced when DbOptions::sync_commits
+    int64_t commits = 1;     // Commit calls it holds: the light ones held and the last
     uint64_t Capacity() const { return arena.Capacity() + ops.capacity() * sizeof(Op); }
     void Clear(uint64_t keep) {
       arena.Clear(keep);
