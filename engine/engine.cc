@@ -239,11 +239,8 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
 }
 
 bool Engine::FullCheckpointDue() const {
-  // The store holds the light commits' log and history for the full one
-  // too (DbOptions::ingest_min_rows): together with the held rows, at most
-  // two batches' bytes wait.
-  return light_since_full_ + 1 >= options_.checkpoint_every ||
-         processor_->deferred_bytes() + db_->held_bytes() >= 2 * options_.batch_bytes || processor_->EvictionDue();
+  return light_since_full_ + 1 >= options_.checkpoint_every || processor_->deferred_bytes() >= options_.batch_bytes ||
+         processor_->EvictionDue();
 }
 
 std::optional<DbError> Engine::Checkpoint(int64_t log_position, bool full) {

@@ -285,6 +285,11 @@ StateDb::~StateDb() {
     cv_.notify_all();
     writer_thread_.join();
   }
+  for (StreamedTable& t : streamed_) {  // a checkpoint never came: like a crash, nothing of them lands
+    if (!t.writer) continue;
+    t.writer.reset();
+    (void)db_->GetEnv()->DeleteFile(t.path);
+  }
   if (writer_) {
     // A clean close leaves no write-ahead log to replay: the next writer opens
     // faster, and a reader (replay's source, `digest`, `serve`) does not load
@@ -556,22 +561,11 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   // and log families' memtables are vectors, sorted at flush: their rows go
   // as they came.
   batch_.Clear();
-  auto key = [&](const Op& op) { return rocksdb::Slice(op.key, op.key_len); };
-  auto value = [&](const Op& op) { return rocksdb::Slice(op.value, op.value_len); };
-  auto emit = [&](const Op& op) {
-    rocksdb::ColumnFamilyHandle* cf = handles_[op.column];
-    switch (op.kind) {
-      case Op::kPut: batch_.Put(cf, key(op), value(op)); break;
-      case Op::kDelete: batch_.Delete(cf, key(op)); break;
-      case Op::kDeleteRange: batch_.DeleteRange(cf, key(op), value(op)); break;
-    }
-  };
   auto keyed = [&](size_t i) {
     const Op& op = p.ops[i];
     return Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)};
   };
-  const bool one_stretch = std::none_of(p.ops.begin(), p.ops.end(), [](const Op& op) { return op.kind == Op::kDeleteRange; });
-  if (!(one_stretch && p.checkpoint && options_.ingest_min_rows > 0)) {
+  if (options_.ingest_min_rows == 0) {
     // Through the memtables: each stretch's default-family rows sorted.
     for (size_t start = 0; start < p.ops.size();) {
       size_t end = start;
@@ -579,56 +573,135 @@ std::optional<DbError> StateDb::Write(Pending& p) {
       order_.clear();
       for (size_t i = start; i < end; ++i) {
         if (p.ops[i].column != kDefaultColumn) {
-          emit(p.ops[i]);
+          Emit(p.ops[i]);
         } else {
           order_.push_back(keyed(i));
         }
       }
       SortKeys(&order_);
-      for (const Keyed& k : order_) emit(p.ops[k.index]);
-      if (end < p.ops.size()) emit(p.ops[end]);  // the range deletion
+      for (const Keyed& k : order_) Emit(p.ops[k.index]);
+      if (end < p.ops.size()) Emit(p.ops[end]);  // the range deletion
       start = end + 1;
     }
     p.Clear(kKeepBufferBytes);  // the batch holds copies
     return WriteBatch(p.checkpoint);
   }
-  // A checkpoint (with the light commits held since the last one): each
-  // family with enough rows goes in as a table file. The log and history
-  // first, then a WriteBatch of the rest and the log head, then the default
-  // family's file with the meta row: a crash between leaves the log ahead of
-  // the state, which the next open folds again (as it would a light commit).
-  std::vector<Keyed>* rows[3] = {&order_, &audit_rows_, &log_rows_};
-  for (std::vector<Keyed>* r : rows) r->clear();
-  std::optional<size_t> head;  // the last write of the log head: it alone counts
-  for (size_t i = 0; i < p.ops.size(); ++i) {
+  // Bulk load. The log's and the history's rows go into table files that
+  // stay open from one checkpoint to the next (their keys only grow); the
+  // rest of a light commit is carried to the next checkpoint's WriteBatch.
+  std::optional<DbError> err;
+  order_.clear();
+  for (size_t i = 0; i < p.ops.size() && !err; ++i) {
     const Op& op = p.ops[i];
     if (op.column == kLogColumnIndex && op.key_len == 1 && op.key[0] == kHeadKey[0]) {
-      head = i;
+      head_.assign(op.value, op.value_len);  // the last write of the log head alone counts
+    } else if (op.column != kDefaultColumn && op.kind != Op::kDeleteRange && Streams(op, &err)) {
+    } else if (p.checkpoint && op.column == kDefaultColumn) {
+      order_.push_back(keyed(i));
     } else {
-      rows[op.column]->push_back(keyed(i));
+      Carry(op);
     }
   }
-  bool ingest[3] = {};
-  for (size_t c = 0; c < 3; ++c) {
-    // Appended in order, the history and the log need no sort.
-    SortKeys(rows[c]);
-    ingest[c] = rows[c]->size() >= options_.ingest_min_rows;
-    if (!ingest[c]) {
-      for (const Keyed& k : *rows[c]) emit(p.ops[k.index]);
-    }
+  if (err || !p.checkpoint) {
+    p.Clear(kKeepBufferBytes);
+    return err;
   }
-  if (head) emit(p.ops[*head]);
+  // A checkpoint: the log's file, the history's, then a WriteBatch with what
+  // was carried, the log head and the default family's rows when too few or
+  // mixed with range deletions (in their order), then the default family's
+  // file with the meta row.
   for (Column c : {kLogColumnIndex, kAuditColumnIndex}) {
-    if (!ingest[c]) continue;
-    if (auto err = IngestRows(c, *rows[c], p)) {
-      p.Clear(kKeepBufferBytes);
-      return err;
+    if (!err && streamed_[c].writer) err = FinishStreamed(c);
+  }
+  const bool mixed = std::any_of(carried_.ops.begin(), carried_.ops.end(),
+                                 [](const Op& op) { return op.kind == Op::kDeleteRange; });
+  const bool one_stretch = !mixed && std::none_of(order_.begin(), order_.end(), [&](const Keyed& k) {
+    return p.ops[k.index].kind == Op::kDeleteRange;
+  });
+  for (const Op& op : carried_.ops) Emit(op);
+  if (!head_.empty()) batch_.Put(handles_[kLogColumnIndex],
+                                 rocksdb::Slice(kHeadKey, 1), head_);
+  const bool ingest = one_stretch && order_.size() >= options_.ingest_min_rows;
+  if (ingest) {
+    SortKeys(&order_);
+  } else {
+    // In their order, each stretch between range deletions sorted.
+    for (size_t start = 0; start < order_.size();) {
+      size_t end = start;
+      while (end < order_.size() && p.ops[order_[end].index].kind != Op::kDeleteRange) ++end;
+      stretch_.assign(order_.begin() + static_cast<long>(start), order_.begin() + static_cast<long>(end));
+      SortKeys(&stretch_);
+      for (const Keyed& k : stretch_) Emit(p.ops[k.index]);
+      if (end < order_.size()) Emit(p.ops[order_[end].index]);
+      start = end + 1;
     }
   }
-  std::optional<DbError> err = WriteBatch(p.checkpoint);
-  if (!err && ingest[kDefaultColumn]) err = IngestRows(kDefaultColumn, order_, p);
+  if (!err) err = WriteBatch(true);
+  if (!err) {
+    carried_.Clear(kKeepBufferBytes);
+    head_.clear();
+  }
+  if (!err && ingest) err = IngestRows(kDefaultColumn, order_, p);
   p.Clear(kKeepBufferBytes);
   return err;
+}
+
+void StateDb::Emit(const Op& op) {
+  rocksdb::ColumnFamilyHandle* cf = handles_[op.column];
+  const rocksdb::Slice key(op.key, op.key_len), value(op.value, op.value_len);
+  switch (op.kind) {
+    case Op::kPut: batch_.Put(cf, key, value); break;
+    case Op::kDelete: batch_.Delete(cf, key); break;
+    case Op::kDeleteRange: batch_.DeleteRange(cf, key, value); break;
+  }
+}
+
+void StateDb::Carry(const Op& op) {
+  Op copy = op;
+  char* at = carried_.arena.Allocate(op.key_len + op.value_len);
+  std::memcpy(at, op.key, op.key_len);
+  if (op.value_len > 0) std::memcpy(at + op.key_len, op.value, op.value_len);
+  copy.key = at;
+  copy.value = at + op.key_len;
+  carried_.ops.push_back(copy);
+}
+
+bool StateDb::Streams(const Op& op, std::optional<DbError>* err) {
+  StreamedTable& t = streamed_[op.column];
+  const std::string_view key(op.key, op.key_len);
+  if (t.writer && key <= t.last_key) return false;  // out of order: carried
+  rocksdb::Status s;
+  if (!t.writer) {
+    const rocksdb::Options o = db_->GetOptions(handles_[op.column]);
+    t.writer = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(o), o, handles_[op.column]);
+    t.path = fmt::format("{}/{}{}.sst", dir_, kIngestPrefix, ++ingest_files_);
+    s = t.writer->Open(t.path);
+  }
+  if (s.ok()) {
+    const rocksdb::Slice k(op.key, op.key_len);
+    s = op.kind == Op::kPut ? t.writer->Put(k, rocksdb::Slice(op.value, op.value_len)) : t.writer->Delete(k);
+  }
+  if (!s.ok()) {
+    *err = DbError{fmt::format("commit failed: cannot write the {} rows' table file: {}",
+                               op.column == kLogColumnIndex ? "log" : "history", s.ToString())};
+    t.writer.reset();
+    return true;
+  }
+  t.last_key.assign(key);
+  return true;
+}
+
+std::optional<DbError> StateDb::FinishStreamed(Column c) {
+  StreamedTable& t = streamed_[c];
+  rocksdb::Status s = t.writer->Finish();  // synced
+  t.writer.reset();
+  t.last_key.clear();
+  if (!s.ok()) {
+    (void)db_->GetEnv()->DeleteFile(t.path);  // best effort; Open removes leftovers too
+    return DbError{fmt::format("commit failed: cannot write the {} rows' table file: {}",
+                               c == kLogColumnIndex ? "log" : "history", s.ToString())};
+  }
+  return IngestFile(c, t.path);
 }
 
 std::optional<DbError> StateDb::WriteBatch(bool checkpoint) {
@@ -641,6 +714,7 @@ std::optional<DbError> StateDb::WriteBatch(bool checkpoint) {
 }
 
 void StateDb::SortKeys(std::vector<Keyed>* keys) {
+  FISSION_ASSERT(keys != &sorted_, "SortKeys sorts through sorted_");
   std::vector<Keyed>& keyed = *keys;
   if (std::is_sorted(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) { return a.key < b.key; })) return;
   // By first byte (the table), stably; then each table's keys by the bytes
@@ -702,9 +776,18 @@ std::optional<DbError> StateDb::IngestRows(Column c, const std::vector<Keyed>& r
     s = op.kind == Op::kPut ? w.Put(k, rocksdb::Slice(op.value, op.value_len)) : w.Delete(k);
   }
   if (s.ok()) s = w.Finish();  // synced
+  if (!s.ok()) {
+    (void)o.env->DeleteFile(path);  // best effort; Open removes leftovers too
+    return DbError{fmt::format("commit failed: cannot ingest its rows: {}", s.ToString())};
+  }
+  return IngestFile(c, path);
+}
+
+std::optional<DbError> StateDb::IngestFile(Column c, const std::string& path) {
+  rocksdb::Env* env = db_->GetEnv();
   const std::string kept = dir_ + "/" + kIngestKept;
-  (void)o.env->DeleteFile(kept);
-  if (s.ok()) s = o.env->LinkFile(path, kept);
+  (void)env->DeleteFile(kept);
+  rocksdb::Status s = env->LinkFile(path, kept);
   if (s.ok()) {
     rocksdb::IngestExternalFileOptions ifo;
     ifo.move_files = true;            // linked into the dir, not copied; our name is removed
@@ -712,10 +795,10 @@ std::optional<DbError> StateDb::IngestRows(Column c, const std::vector<Keyed>& r
     s = db_->IngestExternalFile(handles_[c], {path}, ifo);
   }
   if (!s.ok()) {
-    (void)o.env->DeleteFile(path);  // best effort; Open removes leftovers too
+    (void)env->DeleteFile(path);  // best effort; Open removes leftovers too
     return DbError{fmt::format("commit failed: cannot ingest its rows: {}", s.ToString())};
   }
-  (void)o.env->DeleteFile(kept);
+  (void)env->DeleteFile(kept);
   if (c == kDefaultColumn) ++ingested_checkpoints_;
   return std::nullopt;
 }
@@ -752,27 +835,26 @@ int64_t StateDb::commits_written() const {
 
 std::optional<DbError> StateDb::Commit(bool checkpoint) {
   if (fill_->ops.empty()) return Drain();
-  if (!checkpoint && options_.ingest_min_rows > 0) {
-    // Held for the next checkpoint, which writes it with its own rows.
-    held_bytes_ = fill_->arena.bytes;
-    ++fill_->commits;
-    std::lock_guard<std::mutex> lock(mu_);
-    return write_error_;
-  }
-  held_bytes_ = 0;
   found_.clear();
   unflushed_ = (1u << kAuditColumnIndex) | (1u << kLogColumnIndex);
   fill_->checkpoint = checkpoint;
   if (!writer_thread_.joinable()) {
     if (write_error_) return write_error_;
     write_error_ = Write(*fill_);
-    if (!write_error_ && (commits_written_ += fill_->commits) && checkpoint) checkpoint_written_ = commits_written_;
-    fill_->commits = 1;
+    if (!write_error_ && ++commits_written_ && checkpoint) checkpoint_written_ = commits_written_;
     return write_error_;
   }
   std::unique_lock<std::mutex> lock(mu_);
+  if (!checkpoint && busy_ && options_.ingest_min_rows > 0 && fill_->arena.bytes < kKeepBufferBytes) {
+    // The writer is still on a checkpoint: this light commit waits in the
+    // buffer and goes with the next commit, so the fold goes on meanwhile.
+    held_bytes_ = fill_->arena.bytes;
+    ++fill_->commits;
+    return write_error_;
+  }
   cv_.wait(lock, [&] { return !busy_; });
   if (write_error_) return write_error_;  // nothing more goes after a failed write
+  held_bytes_ = 0;
   std::swap(fill_, writing_);
   busy_ = true;
   cv_.notify_all();

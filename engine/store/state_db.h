@@ -36,6 +36,7 @@
 
 namespace rocksdb {
 class ColumnFamilyHandle;
+class SstFileWriter;
 class DB;
 class Env;
 struct ColumnFamilyOptions;
@@ -203,10 +204,8 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // after Commit returned, and written commits after the last checkpoint,
   // are not counted.
   int64_t commits_written() const;
-  // Bytes waiting for the next commit (not counting light commits held).
+  // Bytes waiting for the next commit (past the light commits held in it).
   size_t uncommitted_bytes() const { return fill_->arena.bytes - held_bytes_; }
-  // Bytes of light commits held for the next checkpoint (DbOptions::ingest_min_rows).
-  size_t held_bytes() const { return held_bytes_; }
   // Makes every write so far durable (fsyncs the WAL): ends a run whose
   // commits were not synced one by one (DbOptions::sync_commits off).
   [[nodiscard]] std::optional<DbError> Sync();
@@ -290,7 +289,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
     Arena arena;
     std::vector<Op> ops;
     bool checkpoint = true;  // Commit's: synced when DbOptions::sync_commits
-    int64_t commits = 1;     // Commit calls it holds: the light ones held and the last
+    int64_t commits = 1;     // Commit calls it holds (light ones held while the writer was busy, and the last)
     uint64_t Capacity() const { return arena.Capacity() + ops.capacity() * sizeof(Op); }
     void Clear(uint64_t keep) {
       arena.Clear(keep);
@@ -304,6 +303,18 @@ class StateDb final : public Store, public RowSink, public RowSource {
   std::optional<DbError> Write(Pending& p);
   // Writes batch_ (synced for a checkpoint), if it holds anything.
   std::optional<DbError> WriteBatch(bool checkpoint);
+  // Adds `op` to batch_.
+  void Emit(const Op& op);
+  // Under bulk load: appends `op` (of the audit or log family) to its open
+  // table file, true; false when its key is not past the file's last (then
+  // it is carried). A failed write sets *err (and returns true).
+  bool Streams(const Op& op, std::optional<DbError>* err);
+  // Copies `op` into carried_, for the next checkpoint's WriteBatch.
+  void Carry(const Op& op);
+  // Finishes column c's streamed table file and ingests it.
+  std::optional<DbError> FinishStreamed(Column c);
+  // Ingests the finished table file at `path` into column c (moved in).
+  std::optional<DbError> IngestFile(Column c, const std::string& path);
   // Writes `rows` of column `c` (sorted; of a key written twice the later)
   // as a table file and ingests it.
   std::optional<DbError> IngestRows(Column c, const std::vector<Keyed>& rows, const Pending& p);
@@ -322,13 +333,25 @@ class StateDb final : public Store, public RowSink, public RowSource {
   int64_t log_head_ = 0;
   std::atomic<int64_t> ingested_checkpoints_{0};  // whose default-family rows went in as a table file
   uint64_t ingest_files_ = 0;                     // the writer's: names the next table file
-  uint64_t held_bytes_ = 0;                       // of fill_: light commits held for the next checkpoint
+  // The writer's, under bulk load (DbOptions::ingest_min_rows): the log's and
+  // the history's rows since the last checkpoint, in table files that the
+  // next one finishes and ingests; what of its light commits cannot go there
+  // (rows out of key order, other families), and the last log head, for its
+  // WriteBatch.
+  struct StreamedTable {
+    std::unique_ptr<rocksdb::SstFileWriter> writer;
+    std::string path, last_key;
+  };
+  StreamedTable streamed_[3];  // by Column: audit and log
+  std::string head_;
+  uint64_t held_bytes_ = 0;  // the caller's: of fill_, light commits held while the writer was busy
   std::map<std::string, std::unique_ptr<google::protobuf::MessageLite>, std::less<>> found_;  // FindRow's
   std::string key_, scratch_;
   // Filled by the caller; swapped with the writer's once it is idle. Both
   // keep their capacity across commits up to kKeepBufferBytes (regrowing
   // them every batch cost a fifth of ingest time in reallocation and page
   // faults), as does the WriteBatch the writer builds.
+  Pending carried_;  // the writer's: see streamed_
   std::unique_ptr<Pending> fill_ = std::make_unique<Pending>();
   std::unique_ptr<Pending> writing_ = std::make_unique<Pending>();
   rocksdb::WriteBatch batch_;
@@ -343,8 +366,8 @@ class StateDb final : public Store, public RowSink, public RowSource {
     uint32_t index = 0;  // in Pending::ops
     uint32_t from = 0;   // where hi starts in key
   };
-  std::vector<Keyed> order_, sorted_, audit_rows_, log_rows_;  // Write's scratch
-  // Sorts `keys` by key; of a key written twice, the earlier write first.
+  std::vector<Keyed> order_, stretch_, sorted_;  // Write's scratch (sorted_ SortKeys')
+  // Sorts `keys` (not &sorted_) by key; of a key written twice, the earlier write first.
   void SortKeys(std::vector<Keyed>* keys);
   // The writer thread and what it shares with the caller, under mu_.
   std::thread writer_thread_;
