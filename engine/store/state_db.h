@@ -73,21 +73,20 @@ struct DbOptions {
   // (`fission run --listen`) turns it off. Followers and read-only opens
   // always use a skip list. Default on.
   bool audit_vector_memtable = true;
-  // Bulk load. Above 0, a commit that is not a checkpoint (a light one:
-  // the log and history of a batch) is held in memory, not written, and the
-  // next checkpoint writes it with its own rows: each column family's rows
-  // of that checkpoint, if at least this many (and no range deletion among
-  // them), as a sorted table file that RocksDB ingests, with no write-ahead
-  // log, memtable or flush; fewer go in a WriteBatch. The log's and the
-  // history's files are ingested first, then the log head and the rest are
-  // written, then the default family's file with the meta row: a crash
-  // between leaves the log ahead of the state, and the next open folds the
-  // records past it again. Keys of the log and history only grow, so their
-  // files never overlap and land on the last level, never rewritten. On 1M
-  // events, holding the light commits and ingesting their rows took ingest
-  // from 9.0 to 6.9 s (ops/BENCHMARKS.md). A crash loses the light commits
-  // since the last checkpoint, which were not synced before either; their
-  // input is fed again.
+  // Bulk load. Above 0, the log's and the history's rows are written into
+  // table files that stay open from one checkpoint to the next (their keys
+  // only grow), and the checkpoint finishes them and has RocksDB ingest
+  // them: no write-ahead log, memtable or flush for them, and each lands on
+  // the last level, never rewritten. The checkpoint's default-family rows,
+  // if at least this many and no range deletion among them, go in as a
+  // sorted table file too; fewer go in its WriteBatch. Order: the log's
+  // file, the history's, a WriteBatch (the log head, what light commits
+  // carried: rows of other families or out of key order), then the default
+  // family's file with the meta row. A crash between leaves the log ahead
+  // of the state (the next open folds the records past it again); a crash
+  // before the checkpoint loses the light commits since the last one,
+  // which were not synced before either: their input is fed again. On 1M
+  // events ingest went from 9.7 to 6.7 s (ops/BENCHMARKS.md).
   // 0: every commit goes through the memtables, light ones unsynced
   // (`fission run`, whose every commit is a full checkpoint of one poll's
   // batch). Default 4096.
@@ -187,16 +186,16 @@ class StateDb final : public Store, public RowSink, public RowSource {
   //
   // `checkpoint`: this commit holds a checkpoint of the caller's state: it
   // is synced (DbOptions::sync_commits) and counted by commits_written().
-  // A commit that is not one is held for the next checkpoint when
-  // DbOptions::ingest_min_rows is above 0 (nothing of it is written or
-  // readable before then; Commit only reports an earlier write's error).
+  // Under bulk load (DbOptions::ingest_min_rows), nothing of a commit that
+  // is not one is readable before the next checkpoint; while the writer is
+  // busy, such a commit waits in the buffer and goes with the next.
   [[nodiscard]] std::optional<DbError> Commit(bool checkpoint = true);
   // A commit's buffers larger than this after it is written are freed
-  // rather than kept for the next. A checkpoint that carries the light
-  // commits held before it (DbOptions::ingest_min_rows) fills about two
-  // batches' bytes (EngineOptions::batch_bytes); trimmed to 16 MiB, each
-  // regrew its buffer, and the page faults cost the fold thread a tenth.
-  static constexpr uint64_t kKeepBufferBytes = 96u << 20;
+  // rather than kept for the next (a full checkpoint's are many times a
+  // light one's). 16 MiB regrew them at every checkpoint on 1M events (page
+  // faults and zeroing: a tenth of the fold thread); 32 and 96 measured the
+  // same there, and 96 held 100 MB more at 10M.
+  static constexpr uint64_t kKeepBufferBytes = 32u << 20;
   // Waits for the write in flight; its error, if it failed.
   [[nodiscard]] std::optional<DbError> Drain();
   // Commits written to the database, up to and including the last one that
