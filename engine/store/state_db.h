@@ -86,7 +86,7 @@ struct DbOptions {
   // of the state (the next open folds the records past it again); a crash
   // before the checkpoint loses the light commits since the last one,
   // which were not synced before either: their input is fed again. On 1M
-  // events ingest went from 9.7 to 6.7 s (ops/BENCHMARKS.md).
+  // events ingest took 0.69 of the wall time (ops/BENCHMARKS.md).
   // 0: every commit goes through the memtables, light ones unsynced
   // (`fission run`, whose every commit is a full checkpoint of one poll's
   // batch). Default 4096.
