@@ -557,16 +557,16 @@ void StateDb::DeletePrefix(Table t, std::string_view prefix) {
 std::optional<DbError> StateDb::Write(Pending& p) {
   // Default-family operations go in key order within each stretch between
   // two range deletions (which must keep their place among the puts); a
-  // stable sort keeps the later of two writes of one key later. The audit
-  // and log families' memtables are vectors, sorted at flush: their rows go
-  // as they came.
+  // stable sort keeps the later of two writes of one key later.
   batch_.Clear();
   auto keyed = [&](size_t i) {
     const Op& op = p.ops[i];
     return Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)};
   };
   if (options_.ingest_min_rows == 0) {
-    // Through the memtables: each stretch's default-family rows sorted.
+    // Through the memtables: each stretch's default-family rows sorted; the
+    // audit and log families' rows as they came (their vector memtables
+    // sort at flush).
     for (size_t start = 0; start < p.ops.size();) {
       size_t end = start;
       while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
