@@ -239,7 +239,7 @@ std::optional<DbError> Engine::IngestRecords(const std::function<bool(pb::LogRec
 }
 
 bool Engine::FullCheckpointDue() const {
-  return light_since_full_ + 1 >= options_.checkpoint_every || processor_->deferred_bytes() >= options_.batch_bytes ||
+  return light_since_full_ + 1 >= options_.checkpoint_every || db_->carried_bytes() >= options_.batch_bytes ||
          processor_->EvictionDue();
 }
 

@@ -33,7 +33,7 @@ RefundAfterSettlement PolicyOf(pb::RefundPolicy p) {
 }  // namespace
 
 Processor::Processor(const RuleBook& rules, RowSink& sink, ProcessorOptions options)
-    : rules_(rules), sink_(sink), options_(options), state_(rules), fold_(rules, state_, deferred_) {
+    : rules_(rules), sink_(sink), options_(options), state_(rules), fold_(rules, state_, sink_) {
   if (!options_.history) meta_.set_history_incomplete(true);
 }
 
@@ -138,7 +138,7 @@ uint64_t Processor::MemoryBytes() const {
     n += r->timers.size() * sizeof(Timer);
     n += r->pending.size() * (sizeof(Pending) + 96);
   }
-  return n + deferred_.arena.capacity() + deferred_.rows.capacity() * sizeof(Deferred::Row);
+  return n;
 }
 
 void Processor::Reject(const std::string& tenant, const std::string* event_id, std::string_view reason,
@@ -160,7 +160,7 @@ void Processor::Reject(const std::string& tenant, const std::string* event_id, s
   }
   buf_.clear();
   r.SerializeToString(&buf_);
-  deferred_.Put(Table::kRejection, RejectionKey(tenant, event_id, source, position), buf_);
+  sink_.Put(Table::kRejection, RejectionKey(tenant, event_id, source, position), buf_);
   ++stats_.rejected[std::string(reason)];
   ++(*meta_.mutable_rejected())[std::string(reason)];
   last_reason_ = reason;
@@ -177,7 +177,7 @@ void Processor::StoreEvent(const pb::Event& e, std::string_view source, int64_t 
   w.Int(R::kPositionFieldNumber, position);
   w.Bytes(R::kContentKeyFieldNumber, content_key);
   w.Int(R::kLogSeqFieldNumber, log_seq);
-  deferred_.Put(Table::kEvent, EntityKey(e.tenant(), e.event_id()), buf_);
+  sink_.Put(Table::kEvent, EntityKey(e.tenant(), e.event_id()), buf_);
 }
 
 Outcome Processor::Offer(std::string_view source, int64_t position, Result<pb::Event, DecodeError> decoded,
@@ -333,22 +333,6 @@ void Processor::Flush() {
   if (limit) meta_.set_flushed_through_ms(limit.value());
 }
 
-void Processor::Deferred::WriteTo(RowSink& sink) {
-  size_t at = 0;
-  for (const Row& r : rows) {
-    const std::string_view key(arena.data() + at, r.key_len);
-    const std::string_view value(arena.data() + at + r.key_len, r.value_len);
-    switch (r.op) {
-      case Op::kPut: sink.Put(r.table, key, value); break;
-      case Op::kDelete: sink.Delete(r.table, key); break;
-      case Op::kDeletePrefix: sink.DeletePrefix(r.table, key); break;
-    }
-    at += r.key_len + r.value_len;
-  }
-  rows.clear();
-  arena.clear();
-}
-
 void Processor::Checkpoint(int64_t log_position, bool full) {
   FISSION_ASSERT(log_position >= meta_.log_position(), "the log position went backwards");
   // In memory only: what the next full checkpoint stores, and how far the
@@ -360,7 +344,6 @@ void Processor::Checkpoint(int64_t log_position, bool full) {
   // commit (RowSource::GetSettledRow).
   Evict();
   encoder_.WriteBehind(state_, sink_);
-  deferred_.WriteTo(sink_);
   for (const std::string& k : unpersisted_deletes_) sink_.Delete(Table::kPending, k);
   unpersisted_deletes_.clear();
   for (auto& [name, r] : runs_) {
@@ -393,9 +376,6 @@ void Processor::Checkpoint(int64_t log_position, bool full) {
 }
 
 std::vector<std::string> Processor::DropLane(const std::string& lane) {
-  // The rows held for the next checkpoint go first, so that the deletions
-  // below also remove those of the dropped tenants.
-  deferred_.WriteTo(sink_);
   std::vector<std::string> tenants;
   for (const auto& [tenant, l] : meta_.tenant_lanes()) {
     if (l == lane) tenants.push_back(tenant);
@@ -784,7 +764,7 @@ uint64_t Processor::RunBytes(const Run& r) {
 uint64_t Processor::EstimatedBytes() const {
   uint64_t n = 0;
   for (const auto& [name, r] : runs_) n += RunBytes(*r);
-  return n + deferred_.arena.size();
+  return n;
 }
 
 void Processor::EvictOrder(Run& r, Idx oi) {

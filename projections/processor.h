@@ -112,23 +112,23 @@ class Processor final : private EntityFaults {
   void Flush();
 
   // A full checkpoint writes what the batches since the last full one
-  // changed: each dirtied entity once, the stored events and rejections,
-  // the buffered events that are new (and deletes those applied since), and
-  // the meta row with `log_position`. After it, the sink holds everything a
-  // restart needs, and the memory budget is applied (Evict).
+  // changed: each dirtied entity once, the buffered events that are new
+  // (and deletes those applied since), and the meta row with
+  // `log_position`. After it, the sink holds everything a restart needs, and
+  // the memory budget is applied (Evict).
   //
-  // A light one (`full` false) writes nothing itself: the rows written as
-  // they happen that are keyed by sequence and never read at start (the
-  // change records) have gone to the sink already, and the rest waits in memory
-  // for the next full checkpoint. A restart after light checkpoints loads the
-  // last full one and folds the log records after its position again, which
-  // writes the same changes under the same keys. Light checkpoints let a
-  // commit carry the log and history alone: entities changed in many batches
-  // are written once per full checkpoint instead of once per batch.
+  // A light one (`full` false) writes nothing itself. The rows written as
+  // they happen (change records, stored events, rejections, tier changes)
+  // have gone to the sink already; the sink's contract (StateDb::Commit) is
+  // that those a restart loads (all but the change records, which are keyed
+  // by sequence and never read at start) land with the next full checkpoint,
+  // never ahead of the position they belong to. A restart after light
+  // checkpoints loads the last full one and folds the log records after its
+  // position again, which writes the same changes under the same keys.
+  // Light checkpoints let a commit carry the log and history alone:
+  // entities changed in many batches are written once per full checkpoint
+  // instead of once per batch.
   void Checkpoint(int64_t log_position, bool full = true);
-  // Bytes of rows waiting for the next full checkpoint (stored events and
-  // rejections; the entities are counted in the state).
-  size_t deferred_bytes() const { return deferred_.arena.size(); }
 
   // Records the last processed position of `lane` in the meta row.
   void SetLanePosition(const std::string& lane, int64_t position) {
@@ -257,30 +257,6 @@ class Processor final : private EntityFaults {
   void StoreEvent(const pb::Event& e, std::string_view source, int64_t position, std::string_view content_key,
                   int64_t log_seq);
 
-  // Rows that a restart loads (stored events, rejections, tier changes),
-  // held from the sink until the next full checkpoint: written with the
-  // position they belong to, never ahead of it (Load would take their ids as
-  // seen; a member's tier changes past its stored tier_changes would be read
-  // as its history). The fold writes its tier changes here.
-  struct Deferred final : RowSink {
-    enum class Op : uint8_t { kPut, kDelete, kDeletePrefix };
-    struct Row {
-      Table table;
-      Op op;
-      uint32_t key_len, value_len;
-    };
-    std::string arena;
-    std::vector<Row> rows;
-    void Put(Table t, std::string_view key, std::string_view value) override { Add(t, Op::kPut, key, value); }
-    void Delete(Table t, std::string_view key) override { Add(t, Op::kDelete, key, {}); }
-    void DeletePrefix(Table t, std::string_view prefix) override { Add(t, Op::kDeletePrefix, prefix, {}); }
-    void Add(Table t, Op op, std::string_view key, std::string_view value) {
-      rows.push_back({t, op, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())});
-      arena.append(key).append(value);
-    }
-    // Hands every held row to `sink`, in the order they came, and forgets them.
-    void WriteTo(RowSink& sink);
-  } deferred_;
 
   const RuleBook& rules_;
   RowSink& sink_;

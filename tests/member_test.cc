@@ -37,32 +37,6 @@ TEST(Tier, PaymentPromotesAndRefundDemotes) {
   EXPECT_EQ(m->tier_history(2).at_ms(), Ms(At(2)));
 }
 
-TEST(Tier, TierChangesWaitForTheFullCheckpointThatCountsThem) {
-  // A restart loads the last full checkpoint and folds the log after it
-  // again, perhaps under other rules: a tier change stored after a light
-  // checkpoint would outlive the member row that counts it, and the prefix
-  // scan of the member's history would read it.
-  Scenario s;
-  auto tier_rows = [&] {
-    int n = 0;
-    s.store().Scan(Table::kTierChange, "", [&](std::string_view, const google::protobuf::MessageLite&) {
-      ++n;
-      return true;
-    });
-    return n;
-  };
-  Processor& p = s.processor();
-  ASSERT_EQ(p.OfferJson("test.jsonl", 1, Pay("p1", At(1), "M", "o1", 120'099)), Outcome::kAccepted);
-  p.Flush();
-  p.Checkpoint(1, /*full=*/false);
-  EXPECT_EQ(tier_rows(), 0);
-  EXPECT_EQ(s.store().Find<pb::Member>(Table::kMember, EntityKey("default", "M")), nullptr);
-  p.Checkpoint(1, /*full=*/true);
-  EXPECT_EQ(tier_rows(), 2);  // the starting tier, then silver
-  EXPECT_EQ(s.Member("M")->tier_changes(), 2);
-  EXPECT_EQ(Tiers(s.Member("M")), (std::vector<std::string>{"regular", "silver"}));
-}
-
 TEST(Tier, WithoutDemoteOnRefundATierNeverGoesDown) {
   Scenario s(RulesJson([](json& v) { v["tiers"]["demote_on_refund"] = false; }));
   s.Send({Pay("p1", At(1), "M", "o1", 120'000), Refund("r1", At(2), "o1", 120'000)}).Flush();

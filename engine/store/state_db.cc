@@ -559,14 +559,27 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   // two range deletions (which must keep their place among the puts); a
   // stable sort keeps the later of two writes of one key later.
   batch_.Clear();
-  auto keyed = [&](size_t i) {
-    const Op& op = p.ops[i];
-    return Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(i)};
+  auto keyed = [](const Op& op, size_t index) {
+    return Keyed{.key = std::string_view(op.key, op.key_len), .index = static_cast<uint32_t>(index), .op = &op};
   };
   if (options_.ingest_min_rows == 0) {
     // Through the memtables: each stretch's default-family rows sorted; the
     // audit and log families' rows as they came (their vector memtables
-    // sort at flush).
+    // sort at flush). A light commit's default-family rows are carried to
+    // the checkpoint, which writes them first.
+    if (!p.checkpoint) {
+      for (const Op& op : p.ops) {
+        if (op.column == kDefaultColumn) {
+          Carry(op);
+        } else {
+          Emit(op);
+        }
+      }
+      p.Clear(kKeepBufferBytes);
+      carried_bytes_ = carried_.arena.bytes;
+      return WriteBatch(false);
+    }
+    for (const Op& op : carried_.ops) Emit(op);
     for (size_t start = 0; start < p.ops.size();) {
       size_t end = start;
       while (end < p.ops.size() && p.ops[end].kind != Op::kDeleteRange) ++end;
@@ -575,33 +588,46 @@ std::optional<DbError> StateDb::Write(Pending& p) {
         if (p.ops[i].column != kDefaultColumn) {
           Emit(p.ops[i]);
         } else {
-          order_.push_back(keyed(i));
+          order_.push_back(keyed(p.ops[i], i));
         }
       }
       SortKeys(&order_);
-      for (const Keyed& k : order_) Emit(p.ops[k.index]);
+      for (const Keyed& k : order_) Emit(*k.op);
       if (end < p.ops.size()) Emit(p.ops[end]);  // the range deletion
       start = end + 1;
     }
     p.Clear(kKeepBufferBytes);  // the batch holds copies
-    return WriteBatch(p.checkpoint);
+    std::optional<DbError> err = WriteBatch(true);
+    if (!err) carried_.Clear(kKeepBufferBytes);
+    carried_bytes_ = carried_.arena.bytes;
+    return err;
   }
   // Bulk load. The log's and the history's rows go into table files that
   // stay open from one checkpoint to the next (their keys only grow); the
   // rest of a light commit is carried to the next checkpoint's WriteBatch.
   std::optional<DbError> err;
   order_.clear();
+  if (p.checkpoint) {
+    // The default-family rows carried from light commits go with the
+    // checkpoint's own, before them: into its table file with the meta row,
+    // never ahead of it (a restart would load them as seen).
+    for (const Op& op : carried_.ops) {
+      if (op.column == kDefaultColumn) order_.push_back(keyed(op, order_.size()));
+    }
+  }
+  const size_t carried_rows = order_.size();
   for (size_t i = 0; i < p.ops.size() && !err; ++i) {
     const Op& op = p.ops[i];
     if (op.column == kLogColumnIndex && op.key_len == 1 && op.key[0] == kHeadKey[0]) {
       head_.assign(op.value, op.value_len);  // the last write of the log head alone counts
     } else if (op.column != kDefaultColumn && op.kind != Op::kDeleteRange && Streams(op, &err)) {
     } else if (p.checkpoint && op.column == kDefaultColumn) {
-      order_.push_back(keyed(i));
+      order_.push_back(keyed(op, carried_rows + i));
     } else {
       Carry(op);
     }
   }
+  carried_bytes_ = carried_.arena.bytes;
   if (err || !p.checkpoint) {
     p.Clear(kKeepBufferBytes);
     return err;
@@ -613,12 +639,11 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   for (Column c : {kLogColumnIndex, kAuditColumnIndex}) {
     if (!err && streamed_[c].writer) err = FinishStreamed(c);
   }
-  const bool mixed = std::any_of(carried_.ops.begin(), carried_.ops.end(),
-                                 [](const Op& op) { return op.kind == Op::kDeleteRange; });
-  const bool one_stretch = !mixed && std::none_of(order_.begin(), order_.end(), [&](const Keyed& k) {
-    return p.ops[k.index].kind == Op::kDeleteRange;
-  });
-  for (const Op& op : carried_.ops) Emit(op);
+  const bool one_stretch =
+      std::none_of(order_.begin(), order_.end(), [](const Keyed& k) { return k.op->kind == Op::kDeleteRange; });
+  for (const Op& op : carried_.ops) {
+    if (op.column != kDefaultColumn) Emit(op);
+  }
   if (!head_.empty()) batch_.Put(handles_[kLogColumnIndex],
                                  rocksdb::Slice(kHeadKey, 1), head_);
   const bool ingest = one_stretch && order_.size() >= options_.ingest_min_rows;
@@ -628,20 +653,21 @@ std::optional<DbError> StateDb::Write(Pending& p) {
     // In their order, each stretch between range deletions sorted.
     for (size_t start = 0; start < order_.size();) {
       size_t end = start;
-      while (end < order_.size() && p.ops[order_[end].index].kind != Op::kDeleteRange) ++end;
+      while (end < order_.size() && order_[end].op->kind != Op::kDeleteRange) ++end;
       stretch_.assign(order_.begin() + static_cast<long>(start), order_.begin() + static_cast<long>(end));
       SortKeys(&stretch_);
-      for (const Keyed& k : stretch_) Emit(p.ops[k.index]);
-      if (end < order_.size()) Emit(p.ops[order_[end].index]);
+      for (const Keyed& k : stretch_) Emit(*k.op);
+      if (end < order_.size()) Emit(*order_[end].op);
       start = end + 1;
     }
   }
   if (!err) err = WriteBatch(true);
+  if (!err && ingest) err = IngestRows(kDefaultColumn, order_);  // order_ views carried_: cleared after
   if (!err) {
     carried_.Clear(kKeepBufferBytes);
+    carried_bytes_ = 0;
     head_.clear();
   }
-  if (!err && ingest) err = IngestRows(kDefaultColumn, order_, p);
   p.Clear(kKeepBufferBytes);
   return err;
 }
@@ -764,14 +790,14 @@ void StateDb::SortKeys(std::vector<Keyed>* keys) {
   }
 }
 
-std::optional<DbError> StateDb::IngestRows(Column c, const std::vector<Keyed>& rows, const Pending& p) {
+std::optional<DbError> StateDb::IngestRows(Column c, const std::vector<Keyed>& rows) {
   const rocksdb::Options o = db_->GetOptions(handles_[c]);
   rocksdb::SstFileWriter w(rocksdb::EnvOptions(o), o, handles_[c]);
   const std::string path = fmt::format("{}/{}{}.sst", dir_, kIngestPrefix, ++ingest_files_);
   rocksdb::Status s = w.Open(path);
   for (size_t i = 0; s.ok() && i < rows.size(); ++i) {
     if (i + 1 < rows.size() && rows[i + 1].key == rows[i].key) continue;  // the later write wins
-    const Op& op = p.ops[rows[i].index];
+    const Op& op = *rows[i].op;
     const rocksdb::Slice k(op.key, op.key_len);
     s = op.kind == Op::kPut ? w.Put(k, rocksdb::Slice(op.value, op.value_len)) : w.Delete(k);
   }
@@ -962,7 +988,7 @@ uint64_t StateDb::DiskBytes() const {
 uint64_t StateDb::BufferBytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t writer = writer_thread_.joinable() ? writer_bytes_ : batch_.Data().capacity();
-  return writer + fill_->Capacity() + key_.capacity() + scratch_.capacity();
+  return writer + fill_->Capacity() + key_.capacity() + scratch_.capacity() + carried_bytes_.load();
 }
 
 }  // namespace fission

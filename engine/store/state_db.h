@@ -186,6 +186,10 @@ class StateDb final : public Store, public RowSink, public RowSource {
   //
   // `checkpoint`: this commit holds a checkpoint of the caller's state: it
   // is synced (DbOptions::sync_commits) and counted by commits_written().
+  // A commit that is not one (a light one) writes only its log and history
+  // rows; its default-family rows (stored events, rejections, tier changes:
+  // what a restart loads) are carried to the next checkpoint and land with
+  // it, never ahead of the position they belong to.
   // Under bulk load (DbOptions::ingest_min_rows), nothing of a commit that
   // is not one is readable before the next checkpoint; while the writer is
   // busy, such a commit waits in the buffer and goes with the next.
@@ -203,6 +207,11 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // after Commit returned, and written commits after the last checkpoint,
   // are not counted.
   int64_t commits_written() const;
+  // Rows of the light commits since the last checkpoint that wait for the
+  // next one in the writer's memory (the default family's: stored events,
+  // rejections, tier changes; a restart must never load them ahead of the
+  // position they belong to), as of the last commit written.
+  uint64_t carried_bytes() const { return carried_bytes_.load(); }
   // Bytes waiting for the next commit (past the light commits held in it).
   size_t uncommitted_bytes() const { return fill_->arena.bytes - held_bytes_; }
   // Makes every write so far durable (fsyncs the WAL): ends a run whose
@@ -316,7 +325,7 @@ class StateDb final : public Store, public RowSink, public RowSource {
   std::optional<DbError> IngestFile(Column c, const std::string& path);
   // Writes `rows` of column `c` (sorted; of a key written twice the later)
   // as a table file and ingests it.
-  std::optional<DbError> IngestRows(Column c, const std::vector<Keyed>& rows, const Pending& p);
+  std::optional<DbError> IngestRows(Column c, const std::vector<Keyed>& rows);
   void WriterLoop();
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -350,7 +359,8 @@ class StateDb final : public Store, public RowSink, public RowSource {
   // keep their capacity across commits up to kKeepBufferBytes (regrowing
   // them every batch cost a fifth of ingest time in reallocation and page
   // faults), as does the WriteBatch the writer builds.
-  Pending carried_;  // the writer's: see streamed_
+  Pending carried_;  // the writer's: see streamed_ (and, through the memtables, a light commit's default-family rows)
+  std::atomic<uint64_t> carried_bytes_{0};  // of carried_, as the writer last left it
   std::unique_ptr<Pending> fill_ = std::make_unique<Pending>();
   std::unique_ptr<Pending> writing_ = std::make_unique<Pending>();
   rocksdb::WriteBatch batch_;
@@ -362,8 +372,9 @@ class StateDb final : public Store, public RowSink, public RowSource {
   struct Keyed {
     uint64_t hi = 0, lo = 0;
     std::string_view key;
-    uint32_t index = 0;  // in Pending::ops
+    uint32_t index = 0;  // the order written (the later of two writes of a key wins)
     uint32_t from = 0;   // where hi starts in key
+    const Op* op = nullptr;
   };
   std::vector<Keyed> order_, stretch_, sorted_;  // Write's scratch (sorted_ SortKeys')
   // Sorts `keys` (not &sorted_) by key; of a key written twice, the earlier write first.
