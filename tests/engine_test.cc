@@ -52,17 +52,24 @@ TEST(Engine, MatchesThePureFoldWhateverTheBatchSizeDecodedOnEitherThread) {
   }
 }
 
+// Small batches, a full checkpoint every `every` commits, unsynced; table
+// files from `min_rows` rows (0: through the memtables).
+EngineOptions CheckpointOptions(size_t batch, size_t every, size_t min_rows) {
+  EngineOptions opt;
+  opt.batch_events = batch;
+  opt.checkpoint_every = every;
+  opt.db.sync_commits = false;
+  opt.db.ingest_min_rows = min_rows;
+  return opt;
+}
+
 TEST(Engine, CheckpointsIngestedAsTableFilesEqualThoseWrittenThroughTheMemtable) {
   const Stream st = Synthetic(11, 300, 20);
   const std::string expected = PureExport(st);
   RuleBook rules = MustParseRules(st.rules);
   for (size_t min_rows : {size_t{0}, size_t{1}, size_t{200}}) {
     TempDir dir;
-    EngineOptions opt;
-    opt.batch_events = 50;
-    opt.checkpoint_every = 3;
-    opt.db.sync_commits = false;
-    opt.db.ingest_min_rows = min_rows;
+    const EngineOptions opt = CheckpointOptions(50, 3, min_rows);
     int64_t ingested = 0;
     {
       auto e = Engine::Open(dir.str(), rules, opt);
@@ -148,12 +155,7 @@ TEST(Engine, ProgressCountsTheLinesOfTheLightCommitsAFullCheckpointWrote) {
   const int64_t lines = static_cast<int64_t>(std::count(st.events.begin(), st.events.end(), '\n'));
   for (size_t min_rows : {size_t{0}, size_t{1}}) {
     TempDir dir;
-    EngineOptions opt;
-    opt.batch_events = 40;
-    opt.checkpoint_every = 4;
-    opt.db.sync_commits = false;
-    opt.db.ingest_min_rows = min_rows;
-    auto e = Engine::Open(dir.str(), rules, opt);
+    auto e = Engine::Open(dir.str(), rules, CheckpointOptions(40, 4, min_rows));
     ASSERT_TRUE(e.ok()) << e.error().message;
     std::vector<int64_t> seen;
     std::istringstream in(st.events);
