@@ -604,7 +604,8 @@ std::optional<DbError> StateDb::Write(Pending& p) {
   }
   // Bulk load. The log's and the history's rows go into table files that
   // stay open from one checkpoint to the next (their keys only grow); the
-  // rest of a light commit is carried to the next checkpoint's WriteBatch.
+  // rest of a light commit is carried to the next checkpoint (its default
+  // family's rows into the checkpoint's own, the others to its WriteBatch).
   std::optional<DbError> err;
   order_.clear();
   if (p.checkpoint) {
